@@ -1,0 +1,88 @@
+"""RLMResult: what a run returns, and the `run_finished` event that records it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import events as ev
+from .record import RunLog
+from .types import Usage
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+@dataclass
+class RLMResult:
+    answer: str
+    status: str  # done | stopped | failed | budget
+    reason: str | None
+    run_id: str
+    question: str
+    steps: int
+    subcalls: int
+    elapsed: float
+    usage: dict[str, Usage] = field(default_factory=dict)
+    cost: float | None = None
+    demo: bool = False
+    answer_source: str = "partial"
+    log_path: Path | None = None
+
+    @classmethod
+    def record(cls, run: Run, status: str, answer: str, source: str, reason: str | None) -> RLMResult:
+        """Build the result and write `run_finished`; a root run reports the usage of its whole tree."""
+        usage = dict(run.budget.usage) if run.parent is None else dict(run.usage)
+        cost = run.budget.cost() if run.parent is None else None
+        result = cls(answer=answer, status=status, reason=reason, run_id=run.run_id, question=run.question,
+                     steps=run.step, subcalls=run.subcalls, elapsed=round(time.time() - run.started_at, 3),
+                     usage=usage, cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path)
+        run.emit(ev.RUN_FINISHED, status=status, answer=answer, answer_source=source, reason=reason,
+                 usage={m: u.to_dict() for m, u in usage.items()}, cost=cost, elapsed=result.elapsed,
+                 steps=result.steps, subcalls=result.subcalls)
+        return result
+
+    @property
+    def run(self) -> RunLog:
+        """The full run record, read back from its log."""
+        if self.log_path is None:
+            raise ValueError("this run was not recorded to a log")
+        return RunLog.read(self.log_path)
+
+    @property
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for u in self.usage.values():
+            total.add(u)
+        return total
+
+    def export(self, path: str | Path) -> Path:
+        """Write the run as a replayable notebook (the export room reads only the log)."""
+        from ..export.notebook import export_run  # lazy: the engine never needs the export room
+
+        return export_run(self.run, path, run_id=self.run_id)
+
+    def summary(self) -> str:
+        u = self.total_usage
+        parts = [f"{self.status}", f"{self.steps} steps", f"{self.subcalls} sub-calls",
+                 f"{u.input_tokens + u.cache_read_tokens + u.cache_write_tokens:,} in / {u.output_tokens:,} out tokens"]
+        if u.cache_read_tokens:
+            parts.append(f"{u.cache_read_tokens:,} cached")
+        if self.cost is not None:
+            parts.append(f"${self.cost:.4f}")
+        parts.append(f"{self.elapsed:.1f} s")
+        if self.demo:
+            parts.append("demo model (offline)")
+        return " · ".join(parts)
+
+    def __str__(self) -> str:
+        return self.answer
+
+    def _repr_markdown_(self) -> str:
+        note = f"\n\n*{self.reason}*" if self.reason and self.status != "done" else ""
+        return f"{self.answer}{note}\n\n<small>RLM · {self.summary()} · run `{self.run_id}`</small>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(f"RLMResult(status={self.status!r}, steps={self.steps}, answer={self.answer[:200]!r})")

@@ -1,0 +1,73 @@
+"""Answer sub-calls from a recording, so a run's cells can run again with no model and no network
+(resume in a fresh process; exported notebooks)."""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import Any
+
+from . import events as ev
+from .record import RunLog
+
+
+class ReplayMiss(LookupError):
+    """Generated code asked a sub-call that the recording does not have."""
+
+
+class RecordedAnswers:
+    """Recorded sub-call responses keyed by (kind, prompt). Repeated prompts answer in recorded order."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], deque[str]] = defaultdict(deque)
+        self._last: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_log(cls, log: RunLog) -> RecordedAnswers:
+        rec = cls()
+        started = {e["id"]: e for e in log.events if e["type"] == ev.SUBCALL_STARTED}
+        for e in log.events:
+            if e["type"] != ev.SUBCALL_FINISHED:
+                continue
+            start = started.get(e["id"])
+            if start is None:
+                continue
+            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "")
+        return rec
+
+    def add(self, kind: str, prompt: str, response: str) -> None:
+        self._answers[(kind, prompt)].append(response)
+
+    def answer(self, kind: str, prompt: str, model: str | None = None) -> str:
+        key = (kind, prompt)
+        queue = self._answers.get(key)
+        if queue:
+            self._last[key] = queue.popleft()
+            return self._last[key]
+        if key in self._last:  # asked more often than recorded: the same answer again
+            return self._last[key]
+        start = prompt[:120].replace("\n", " ")
+        raise ReplayMiss(f"{'rlm_query' if kind == 'rlm' else 'llm_query'} prompt not in the recording: "
+                         f"{start!r}{'...' if len(prompt) > 120 else ''}. The code changed since the run was "
+                         f"recorded; replay with live models instead (--live).")
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._answers.values())
+
+    def bind(self, namespace: dict[str, Any]) -> None:
+        """Put replaying llm_query / llm_query_batched / rlm_query into `namespace`."""
+
+        def llm_query(prompt: str, model: str | None = None) -> str:
+            return self.answer("llm", str(prompt), model)
+
+        def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
+            return [self.answer("llm", str(p), model) for p in prompts]
+
+        def rlm_query(prompt: str, context: Any = None) -> str:
+            try:
+                return self.answer("rlm", str(prompt))
+            except ReplayMiss:
+                if context is None:
+                    raise
+                return self.answer("rlm", f"{prompt}\n\n{context}")
+
+        namespace.update(llm_query=llm_query, llm_query_batched=llm_query_batched, rlm_query=rlm_query)

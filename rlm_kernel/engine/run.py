@@ -1,0 +1,331 @@
+"""One RLM run: its namespace, its model calls, its sub-calls and its events.
+
+The loop (loop.py) says *what* happens in a run; this class says *how*: it records every event,
+charges every budget, and keeps the helpers the generated code calls. A child run (rlm_query) is
+another Run sharing the root's bus, steering, budget and model I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from . import events as ev
+from . import prompts
+from .budgets import Budget, BudgetExceeded
+from .clientset import ClientSet
+from .context import context_summary, describe_context
+from .events import EventBus
+from .executor import HeadlessExecutor
+from .modelio import ModelIO
+from .options import RLMOptions
+from .parser import strip_code_blocks
+from .steering import PendingCell, Steering, StopRequested
+from .text import outputs_to_text, truncate
+from .types import CellOutcome, Completion, Executor, ModelError, Usage
+
+#: Rough characters per token used for the preflight check; conservative for English and code.
+CHARS_PER_TOKEN = 3.0
+#: Largest text kept per output in the run record; the rest is cut with a note.
+RECORD_OUTPUT_LIMIT = 1_000_000
+HELPER_NAMES = ("context", "llm_query", "llm_query_batched", "rlm_query", "FINAL", "FINAL_VAR", "answer")
+
+
+def new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+class Run:
+    def __init__(self, question: str, context: Any, options: RLMOptions, *, bus: EventBus, io: ModelIO,
+                 clients: ClientSet, steering: Steering, budget: Budget, executor: Executor | None = None,
+                 depth: int = 0, parent: Run | None = None, parent_subcall_id: str | None = None,
+                 run_id: str | None = None) -> None:
+        self.question, self.context, self.options = question, context, options
+        self.bus, self.io, self.clients, self.steering, self.budget = bus, io, clients, steering, budget
+        self.executor: Executor = executor if executor is not None else HeadlessExecutor(name=f"rlm-d{depth}")
+        self.depth, self.parent, self.parent_subcall_id = depth, parent, parent_subcall_id
+        self.run_id = run_id or new_id()
+        self.root_run_id: str = parent.root_run_id if parent else self.run_id
+        self.step = 0
+        self.messages: list[dict[str, str]] = []
+        self.answer: dict[str, Any] = {"content": "", "ready": False}
+        self.last_reply = ""
+        self.subcalls = 0
+        self.usage: dict[str, Usage] = {}
+        self.started_at = time.time()
+        self.log_path: Path | None = parent.log_path if parent else None
+        self.system = ""
+        self._helpers = self._make_helpers()
+        self._displaced: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # --- events -----------------------------------------------------------------------------
+    def emit(self, type_: str, **fields: Any) -> ev.Event:
+        return self.bus.emit(self.run_id, type_, **fields)
+
+    @property
+    def model(self) -> str:
+        return self.clients.root_model
+
+    @property
+    def sub_model(self) -> str:
+        return self.clients.sub_model
+
+    def start(self, bind_name: str = "context") -> None:
+        meta = describe_context(self.context)
+        system = prompts.system_prompt(self.options.output_limit, self.clients.sub_window())
+        first = prompts.first_user(self.question, context_summary(meta))
+        self.messages = [{"role": "user", "content": first}]
+        self.system = system
+        parent = self.parent
+        self.emit(ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
+                  model=self.model, sub_model=self.sub_model, provider=self.clients.label,
+                  demo=self.clients.demo, depth=self.depth, root_run_id=self.root_run_id,
+                  parent_run_id=parent.run_id if parent else None, parent_step=parent.step if parent else None,
+                  parent_subcall_id=self.parent_subcall_id, system=system, first_message=first,
+                  bind_name=bind_name)
+        self.bind()
+
+    # --- namespace ----------------------------------------------------------------------------
+    def bind(self) -> None:
+        """Put context and helpers into the namespace, remembering what they displace."""
+        ns = self.executor.namespace
+        for name, value in self._helpers.items():
+            if name in ns and name not in self._displaced and ns[name] is not value:
+                self._displaced[name] = ns[name]
+            ns[name] = value
+
+    def protect(self) -> list[str]:
+        """Restore helpers and `context` that generated code deleted or rebound; say which."""
+        ns, restored = self.executor.namespace, []
+        for name, value in self._helpers.items():
+            if ns.get(name) is not value:
+                if name == "answer" and isinstance(ns.get(name), dict):
+                    self.answer.update(ns[name])  # `answer = {...}` counts, then the original is back
+                restored.append(name)
+                ns[name] = value
+        return [n for n in restored if n != "answer"]
+
+    def unbind(self) -> None:
+        ns = self.executor.namespace
+        for name, value in self._helpers.items():
+            if name == "context" or ns.get(name) is not value:
+                continue
+            if name in self._displaced:
+                ns[name] = self._displaced[name]
+            else:
+                ns.pop(name, None)
+
+    def _make_helpers(self) -> dict[str, Any]:
+        run = self
+
+        def llm_query(prompt: str, model: str | None = None) -> str:
+            """Ask a sub-model one question; returns its answer as a str."""
+            return run.io.call_sync(run.subcall("llm", str(prompt), model))
+
+        def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
+            """Ask many prompts concurrently; answers in input order, "Error: ..." in a failed slot."""
+            return run.io.call_sync(run.batch([str(p) for p in prompts], model))
+
+        def rlm_query(prompt: str, context: Any = None) -> str:
+            """Start a child RLM on `context` (default: the prompt itself); returns its final answer."""
+            return run.child_query(str(prompt), context)
+
+        def FINAL(text: Any) -> None:  # noqa: N802 - the convention's name
+            run.answer.update(content=str(text), ready=True)
+
+        def FINAL_VAR(name: Any) -> None:  # noqa: N802
+            run.answer.update(content=run.resolve_var(name), ready=True)
+
+        return {"context": self.context, "llm_query": llm_query, "llm_query_batched": llm_query_batched,
+                "rlm_query": rlm_query, "FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "answer": self.answer}
+
+    def resolve_var(self, name: Any) -> str:
+        if not isinstance(name, str):
+            return str(name)  # FINAL_VAR(value) is a common slip: answer with the value
+        key = name.strip().strip("\"'")
+        ns = self.executor.namespace
+        if key not in ns:
+            raise NameError(f"FINAL_VAR({key!r}): no variable named {key!r} exists yet. "
+                            f"Create it in a ```repl block first, then call FINAL_VAR.")
+        return str(ns[key])
+
+    # --- root turns ---------------------------------------------------------------------------
+    async def root_turn(self) -> Completion:
+        self.emit(ev.TURN_STARTED, step=self.step)
+        step = self.step
+
+        def on_text(delta: str) -> None:
+            self.emit(ev.TURN_DELTA, step=step, text=delta)
+
+        request = self.clients.root.complete(model=self.model, system=self.system, messages=list(self.messages),
+                                             max_output_tokens=self.options.max_output_tokens,
+                                             on_text=on_text, cache=self.options.cache)
+        remaining = self.budget.remaining_time()
+        try:
+            async with asyncio.timeout(remaining):
+                c = await self.steering.guard(self.io.call(request))
+        except TimeoutError:
+            self.budget.check_time()
+            raise
+        self.emit(ev.TURN_FINISHED, step=step, text=c.text, model=c.model, usage=c.usage.to_dict(),
+                  latency=round(c.latency, 4), stop_reason=c.stop_reason)
+        self.last_reply = c.text
+        self.messages.append({"role": "assistant", "content": c.text})
+        self.charge(self.model, c.usage)
+        return c
+
+    # --- cells --------------------------------------------------------------------------------
+    async def run_cell(self, index: int, code: str) -> str:
+        """Run one block (after any pause/edit) and return the text the model will see for it."""
+        code_to_run, edited = await self.steering.before_cell(PendingCell(self.step, index, code, self.run_id))
+        self.emit(ev.CELL_STARTED, step=self.step, index=index, code=code_to_run, edited=edited,
+                  original_code=code if edited else None)
+        timeout = self.options.cell_timeout
+        remaining = self.budget.remaining_time()
+        if remaining is not None:
+            timeout = min(timeout or remaining, max(remaining, 0.01))
+        interrupted = False
+        try:
+            outcome = await self.executor.run_cell(code_to_run, timeout=timeout)
+        except KeyboardInterrupt:
+            outcome, interrupted = CellOutcome(interrupted=True, error={
+                "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]}), True
+        restored = self.protect()
+        text = self.cell_feedback(index, outcome, restored, timeout)
+        if edited:
+            text = prompts.EDITED.format(index=index, code=code_to_run) + "\n" + text
+        self.emit(ev.CELL_FINISHED, step=self.step, index=index, code=code_to_run, edited=edited,
+                  outputs=_cap_outputs(outcome.outputs), error=outcome.error, duration=round(outcome.duration, 4),
+                  timed_out=outcome.timed_out, execution_count=outcome.execution_count, feedback=text)
+        if interrupted or outcome.interrupted:
+            raise KeyboardInterrupt
+        return text
+
+    def cell_feedback(self, index: int, outcome: CellOutcome, restored: list[str], timeout: float | None) -> str:
+        body = outputs_to_text(outcome.outputs).strip() or "(no output)"
+        head = f"Output of cell {index}:"
+        if outcome.timed_out:
+            head = (f"Cell {index} timed out after {timeout:g} s and was interrupted. Work on smaller pieces "
+                    f"or use llm_query_batched. Output before the timeout:")
+        notes = "".join(f"\nNote: your code rebound `{n}`; it has been restored." for n in restored)
+        return f"{head}\n{truncate(body, self.options.output_limit)}{notes}"
+
+    # --- sub-calls (run on the model I/O loop) ------------------------------------------------
+    def _preflight(self, prompt: str, model: str) -> str | None:
+        window = self.clients.window(model)
+        if window is None:
+            return None
+        estimate = int(len(prompt) / CHARS_PER_TOKEN)
+        if estimate + self.options.max_output_tokens > window:
+            return (f"Error: prompt too long for {model} (about {estimate:,} tokens; its window is {window:,}). "
+                    f"Split the input into smaller chunks and use llm_query_batched.")
+        return None
+
+    async def subcall(self, kind: str, prompt: str, model: str | None, batch: str | None = None,
+                      reserved: bool = False) -> str:
+        model = model or self.sub_model
+        sid = uuid.uuid4().hex[:10]
+        self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind=kind, model=model, prompt=prompt, batch=batch)
+        t0, usage, error, response = time.perf_counter(), Usage(), None, ""
+        try:
+            if not reserved:
+                self.budget.take_subcall()
+            with self._lock:
+                self.subcalls += 1
+            refusal = self._preflight(prompt, model)
+            if refusal:
+                error, response = "context_window", refusal
+            else:
+                c = await self.clients.sub.complete(model=model, system="", max_output_tokens=self.options.max_output_tokens,
+                                                    messages=[{"role": "user", "content": prompt}], cache=False)
+                usage, response = c.usage, c.text
+                self.charge(model, usage)
+        except ModelError as exc:
+            error, response = str(exc), f"Error: {exc}"
+        except BudgetExceeded as exc:
+            error = str(exc)
+            raise
+        finally:
+            self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind=kind, model=model, response=response,
+                      usage=usage.to_dict(), latency=round(time.perf_counter() - t0, 4), error=error,
+                      child_run_id=None)
+        if error and batch is None and error != "context_window":
+            raise ModelError(error)
+        return response
+
+    async def batch(self, prompts: list[str], model: str | None) -> list[str]:
+        self.budget.take_subcall(len(prompts))
+        sem = asyncio.Semaphore(max(1, self.options.concurrency))
+        bid = uuid.uuid4().hex[:8]
+
+        async def one(p: str) -> str:
+            async with sem:
+                try:
+                    return await self.subcall("llm", p, model, batch=bid, reserved=True)
+                except BudgetExceeded as exc:
+                    return f"Error: {exc}"
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    def child_query(self, prompt: str, context: Any) -> str:
+        """rlm_query: a child run on its own thread and loop; at the depth limit, a plain sub-call."""
+        if self.depth + 1 >= self.options.max_depth:
+            text = prompt if context is None else f"{prompt}\n\n{context}"
+            return self.io.call_sync(self.subcall("rlm", text, None))
+        self.budget.take_subcall()
+        sid = uuid.uuid4().hex[:10]
+        child = Run(prompt, prompt if context is None else context, self.options, bus=self.bus, io=self.io,
+                    clients=self.clients, steering=self.steering, budget=self.budget, depth=self.depth + 1,
+                    parent=self, parent_subcall_id=sid)
+        self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind="rlm", model=self.model, prompt=prompt,
+                  batch=None, child_run_id=child.run_id)
+        t0, box = time.perf_counter(), {}
+
+        def work() -> None:
+            from .loop import run_loop
+
+            try:
+                box["result"] = asyncio.run(run_loop(child))
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name=f"rlm-child-{child.run_id}", daemon=True)
+        thread.start()
+        thread.join()
+        with self._lock:
+            self.subcalls += 1
+        outcome = box.get("result")
+        err = box.get("error")
+        response = outcome.answer if outcome else ""
+        self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind="rlm", model=self.model, response=response,
+                  usage={}, latency=round(time.perf_counter() - t0, 4),
+                  error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id)
+        if err is not None:
+            raise err
+        return response
+
+    def charge(self, model: str, usage: Usage) -> None:
+        with self._lock:
+            self.usage.setdefault(model, Usage()).add(usage)
+        self.budget.record(model, usage)
+
+    # --- answers ------------------------------------------------------------------------------
+    def best_partial(self) -> str:
+        if self.answer.get("content"):
+            return str(self.answer["content"])
+        return strip_code_blocks(self.last_reply).strip()
+
+
+def _cap_outputs(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    capped = []
+    for out in outputs:
+        text = out.get("text")
+        if isinstance(text, str) and len(text) > RECORD_OUTPUT_LIMIT:
+            out = {**out, "text": text[:RECORD_OUTPUT_LIMIT] + f"\n[... {len(text) - RECORD_OUTPUT_LIMIT:,} "
+                   "characters not recorded ...]\n"}
+        capped.append(out)
+    return capped

@@ -1,0 +1,116 @@
+"""Plain data types shared by every room: usage, model completions, cell outcomes, and the
+two protocols (ModelClient, Executor) that the loop talks to.
+
+Nothing here imports Jupyter; the kernel and the headless runner each supply an Executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class Usage:
+    """Token counts for one call or a sum of calls. `input_tokens` excludes cached tokens,
+    as the Messages API reports them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def add(self, other: Usage) -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.calls += other.calls
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Usage:
+        d = d or {}
+        return cls(**{k: int(d.get(k, 0) or 0) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Completion:
+    """What a model client returns for one request."""
+
+    text: str
+    model: str
+    usage: Usage
+    stop_reason: str | None = None
+    latency: float = 0.0
+
+
+class ModelError(RuntimeError):
+    """A model call failed for good (after the SDK's own retries). The message is for people."""
+
+
+# Streaming callback: receives each text delta as it arrives (called on the model I/O thread).
+TextCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class ModelClient(Protocol):
+    """One backend (Anthropic, OpenAI-compatible, demo). Clients are created and used on the
+    model I/O thread's event loop only (see engine.modelio)."""
+
+    #: Short label shown to people, e.g. "anthropic", "openai-compatible", "demo (offline)".
+    label: str
+
+    async def complete(
+        self,
+        *,
+        model: str,
+        system: str,
+        messages: list[dict[str, Any]],
+        max_output_tokens: int,
+        on_text: TextCallback | None = None,
+        cache: bool = True,
+    ) -> Completion:
+        """Send one request. `messages` are `{"role": "user"|"assistant", "content": str}`.
+        With `cache`, the client marks cache breakpoints where its API supports them."""
+        ...
+
+    def context_window(self, model: str) -> int | None:
+        """Input window in tokens, or None when unknown (then no preflight check is made)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class CellOutcome:
+    """The result of running one generated code block.
+
+    `outputs` are nbformat v4 output dicts (stream, display_data, execute_result, error)
+    built without importing nbformat, so the record and the export share one shape."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None  # {"ename", "evalue", "traceback": [str]}
+    duration: float = 0.0
+    timed_out: bool = False
+    interrupted: bool = False
+    execution_count: int | None = None
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs generated code in a namespace that persists across steps."""
+
+    namespace: dict[str, Any]
+
+    async def run_cell(self, code: str, *, timeout: float | None) -> CellOutcome:
+        """Run `code`; never raises for errors in the code itself (they go in the outcome).
+        KeyboardInterrupt (a person's interrupt) propagates after the outcome is recorded."""
+        ...
