@@ -26,7 +26,7 @@ from .snapshot import load_context, save_context
 from .steering import Steering
 from .types import Executor
 
-__all__ = ["ConfigError", "RLMResult", "arun", "aresume", "rlm"]
+__all__ = ["ConfigError", "RLMResult", "aresume", "arun", "rlm"]
 
 Subscriber = Callable[[ev.Event], None]
 _MISSING: Any = object()

@@ -7,11 +7,11 @@ import asyncio
 from . import events as ev
 from . import prompts
 from .budgets import BudgetExceeded
+from .outcome import RLMResult
 from .parser import extract_code_blocks, find_final
 from .run import Run
 from .steering import StopRequested
 from .types import ModelError
-from .outcome import RLMResult
 
 
 async def run_loop(run: Run) -> RLMResult:

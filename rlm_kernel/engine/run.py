@@ -23,7 +23,7 @@ from .executor import HeadlessExecutor
 from .modelio import ModelIO
 from .options import RLMOptions
 from .parser import strip_code_blocks
-from .steering import PendingCell, Steering, StopRequested
+from .steering import PendingCell, Steering
 from .text import outputs_to_text, truncate
 from .types import CellOutcome, Completion, Executor, ModelError, Usage
 
@@ -134,10 +134,10 @@ class Run:
             """Start a child RLM on `context` (default: the prompt itself); returns its final answer."""
             return run.child_query(str(prompt), context)
 
-        def FINAL(text: Any) -> None:  # noqa: N802 - the convention's name
+        def FINAL(text: Any) -> None:
             run.answer.update(content=str(text), ready=True)
 
-        def FINAL_VAR(name: Any) -> None:  # noqa: N802
+        def FINAL_VAR(name: Any) -> None:
             run.answer.update(content=run.resolve_var(name), ready=True)
 
         return {"context": self.context, "llm_query": llm_query, "llm_query_batched": llm_query_batched,
@@ -240,8 +240,9 @@ class Run:
             if refusal:
                 error, response = "context_window", refusal
             else:
-                c = await self.clients.sub.complete(model=model, system="", max_output_tokens=self.options.max_output_tokens,
-                                                    messages=[{"role": "user", "content": prompt}], cache=False)
+                c = await self.clients.sub.complete(
+                    model=model, system="", messages=[{"role": "user", "content": prompt}],
+                    max_output_tokens=self.options.max_output_tokens, cache=False)
                 usage, response = c.usage, c.text
                 self.charge(model, usage)
         except ModelError as exc:
@@ -289,6 +290,7 @@ class Run:
             from .loop import run_loop
 
             try:
+                child.start()
                 box["result"] = asyncio.run(run_loop(child))
             except BaseException as exc:
                 box["error"] = exc

@@ -98,13 +98,15 @@ class Steering:
 
     async def at_step_boundary(self) -> None:
         """Called before each model turn. Honors pause, step budgets and stop."""
-        with self._lock:
-            if self._steps_allowed is not None:
-                if self._steps_allowed <= 0:
-                    self._paused = True
-                else:
+        while True:
+            await self._wait_while_paused()
+            with self._lock:
+                if self._steps_allowed is None:
+                    return
+                if self._steps_allowed > 0:
                     self._steps_allowed -= 1
-        await self._wait_while_paused()
+                    return
+                self._paused = True
 
     async def before_cell(self, pending: PendingCell) -> tuple[str, bool]:
         """Called before each generated cell: returns (code to run, edited?)."""

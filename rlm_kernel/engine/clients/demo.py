@@ -18,13 +18,18 @@ DEMO_ROOT = "demo"
 DEMO_SUB = "demo-extractive"
 LABEL = "demo (offline)"
 
-_STOP = frozenset("""a an and are as at be by for from has have how i in is it its of on or that the this to was
-were what when where which who why will with do does did about into their they them there these those than then
-key main most more some any all can could would should may might our your we you he she his her not no""".split())
+_STOP = frozenset(
+    "a an and are as at be by for from has have how i in is it its of on or that the this to was "
+    "were what when where which who why will with do does did about into their they them there these "
+    "those than then key main most more some any all can could would should may might our your we "
+    "you he she his her not no"
+    .split()
+)
 
 _STEP1 = '''```repl
 # Demo model, step 1: look at the input before touching it.
-print(type(context).__name__, "with", f"{len(context):,}", "items" if not isinstance(context, (str, bytes)) else "characters")
+unit = "characters" if isinstance(context, (str, bytes)) else "items"
+print(type(context).__name__, "with", f"{len(context):,}", unit)
 print(repr(context[:300]) if isinstance(context, (str, bytes, list, tuple)) else repr(list(context)[:10]))
 ```'''
 
@@ -39,7 +44,10 @@ if isinstance(context, (str, bytes, bytearray)):
     text = as_text(context)
     pieces = [text[i:i + {chunk}] for i in range(0, len(text), {chunk})]
 else:
-    items = [f"{{k}}: {{as_text(v)}}" for k, v in context.items()] if isinstance(context, dict) else [as_text(v) for v in context]
+    if isinstance(context, dict):
+        items = [f"{{k}}: {{as_text(v)}}" for k, v in context.items()]
+    else:
+        items = [as_text(v) for v in context]
     pieces, current = [], ""
     for item in items:
         if current and len(current) + len(item) > {chunk}:
@@ -49,7 +57,8 @@ else:
     if current:
         pieces.append(current)
 question = {question!r}
-prompts = [f"Question: {{question}}\\n\\nExcerpt:\\n{{p}}\\n\\nQuote the sentences that answer the question, or NONE." for p in pieces]
+ask = "Quote the sentences that answer the question, or NONE."
+prompts = [f"Question: {{question}}\\n\\nExcerpt:\\n{{p}}\\n\\n{{ask}}" for p in pieces]
 notes = llm_query_batched(prompts)
 relevant = [n for n in notes if n.strip() != "NONE" and not n.startswith("Error:")]
 print(f"{{len(pieces)}} chunks, {{len(relevant)}} with relevant sentences")
@@ -58,7 +67,11 @@ print(relevant[:3])
 
 _STEP3 = '''```repl
 # Demo model, step 3: combine the notes into one answer.
-final_answer = llm_query(f"Question: {{question}}\\n\\nCombine these notes into an answer:\\n" + "\\n".join(relevant)) if relevant else "The input does not seem to answer this question."
+if relevant:
+    combine = f"Question: {{question}}\\n\\nCombine these notes into an answer:\\n" + "\\n".join(relevant)
+    final_answer = llm_query(combine)
+else:
+    final_answer = "The input does not seem to answer this question."
 print(final_answer[:500])
 ```
 FINAL_VAR(final_answer)'''

@@ -1,0 +1,198 @@
+"""Engine pieces a user relies on indirectly: the import boundary, the executor, timeouts off the
+main thread, steering, crash safety of the log, and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from rlm_kernel.engine import events as ev
+from rlm_kernel.engine.api import aresume, arun
+from rlm_kernel.engine.executor import HeadlessExecutor
+from rlm_kernel.engine.record import RunLog, list_runs
+from rlm_kernel.engine.steering import Steering
+from rlm_kernel.testing.fake_anthropic import FakeAnthropic
+
+ROOT = "claude-sonnet-5-5"
+JUPYTER_MODULES = ("IPython", "ipykernel", "ipywidgets", "jupyter_client", "nbformat", "anywidget", "traitlets")
+
+
+def test_engine_imports_nothing_from_jupyter():
+    code = ("import sys, rlm_kernel\nfrom rlm_kernel import rlm\nimport rlm_kernel.engine.api\n"
+            "r = rlm('q?', context='some text here', model='demo', runs_dir=sys.argv[1])\n"
+            f"bad = [m for m in sys.modules if m.split('.')[0] in {JUPYTER_MODULES!r}]\nprint(bad)")
+    out = subprocess.run([sys.executable, "-c", code, "/tmp/rlm-import-check"], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_headless_executor_outputs_are_nbformat_shaped():
+    ex = HeadlessExecutor()
+    out = asyncio.run(ex.run_cell("x = 2\nprint('hi')\nimport sys; print('oops', file=sys.stderr)\nx * 21",
+                                  timeout=None))
+    kinds = [(o["output_type"], o.get("name")) for o in out.outputs]
+    assert kinds == [("stream", "stdout"), ("stream", "stderr"), ("execute_result", None)]
+    assert out.outputs[2]["data"]["text/plain"] == "42"
+    err = asyncio.run(ex.run_cell("def f():\n    raise ValueError('bad value')\nf()", timeout=None))
+    assert err.error["ename"] == "ValueError"
+    tb = "\n".join(err.error["traceback"])
+    assert "raise ValueError('bad value')" in tb and "executor.py" not in tb
+    try:
+        import nbformat
+    except ImportError:  # pragma: no cover - nbformat is a dependency
+        return
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.from_dict(o) for o in out.outputs + err.outputs])])
+    nbformat.validate(nb)
+
+
+def test_cell_timeout_works_off_the_main_thread():
+    ex = HeadlessExecutor()
+    box = {}
+
+    def work():
+        box["out"] = asyncio.run(ex.run_cell("n = 0\nwhile True:\n    n += 1", timeout=0.5))
+
+    t0 = time.monotonic()
+    t = threading.Thread(target=work)
+    t.start()
+    t.join(10)
+    assert not t.is_alive()
+    assert box["out"].timed_out and time.monotonic() - t0 < 5
+    assert ex.namespace["n"] > 0
+
+
+def test_prints_from_concurrent_threads_stay_apart():
+    a, b = HeadlessExecutor(), HeadlessExecutor()
+    results = {}
+
+    def work(name, ex):
+        results[name] = asyncio.run(ex.run_cell(f"import time\nfor i in range(20):\n    print('{name}', i)\n"
+                                                f"    time.sleep(0.001)", timeout=None))
+
+    threads = [threading.Thread(target=work, args=(n, e)) for n, e in (("A", a), ("B", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "B" not in results["A"].outputs[0]["text"] and "A" not in results["B"].outputs[0]["text"]
+
+
+def test_pause_edit_note_and_resume_through_steering(tmp_path):
+    """Pause before a cell, replace its code, leave a note, resume: the edited code runs and the model
+    is told about both."""
+    steering = Steering(approve=True)
+    seen = []
+
+    def on_event(e):
+        seen.append(e)
+        if e["type"] == ev.STATE and e["state"] == "paused" and steering.pending:
+            steering.edit("value = 'edited'\nprint(value)")
+            steering.note("please be brief")
+            steering.resume()
+            steering.approve = False
+
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=["```repl\nvalue = 'original'\nprint(value)\n```", "FINAL_VAR(value)"])
+        result = asyncio.run(arun("q", "ctx", steering=steering, subscribers=[on_event], provider="anthropic",
+                                  base_url=srv.base_url, api_key="k", runs_dir=str(tmp_path)))
+        second = srv.requests[-1]["messages"][-1]["content"]
+        text = second if isinstance(second, str) else "".join(b["text"] for b in second)
+    assert result.answer == "edited"
+    assert "a person edited cell 1" in text and "value = 'edited'" in text
+    assert "please be brief" in text
+    cell = next(e for e in seen if e["type"] == ev.CELL_FINISHED)
+    assert cell["edited"] and "edited" in cell["outputs"][0]["text"]
+
+
+def test_stop_during_a_model_call_ends_at_once_with_the_partial_answer(tmp_path):
+    steering = Steering()
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=["```repl\nanswer['content'] = 'half done'\n```", "FINAL(too late)"])
+        srv.latency = lambda r: 5.0 if len(r["messages"]) > 1 else 0.0
+        threading.Timer(0.8, steering.stop).start()
+        t0 = time.monotonic()
+        result = asyncio.run(arun("q", "ctx", steering=steering, provider="anthropic", base_url=srv.base_url,
+                                  api_key="k", runs_dir=str(tmp_path)))
+    assert time.monotonic() - t0 < 3
+    assert result.status == "stopped" and result.answer == "half done"
+
+
+def test_step_runs_exactly_one_more_step(tmp_path):
+    steering = Steering()
+    steering.pause()
+    turns = []
+
+    def on_event(e):
+        if e["type"] == ev.TURN_FINISHED:
+            turns.append(e["step"])
+
+    async def drive():
+        task = asyncio.ensure_future(arun("q", "ctx", steering=steering, subscribers=[on_event],
+                                          provider="anthropic", base_url=srv.base_url, api_key="k",
+                                          runs_dir=str(tmp_path)))
+        await asyncio.sleep(0.3)
+        assert turns == []
+        steering.step()
+        await asyncio.sleep(0.5)
+        assert turns == [1]
+        steering.resume()
+        return await task
+
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=["```repl\nprint(1)\n```", "```repl\nprint(2)\n```", "FINAL(x)"])
+        result = asyncio.run(drive())
+    assert result.answer == "x" and turns == [1, 2, 3]
+
+
+CRASHY = textwrap.dedent("""
+    import sys
+    from rlm_kernel import rlm
+    from rlm_kernel.testing.fake_anthropic import FakeAnthropic
+    srv = FakeAnthropic(root_model="claude-sonnet-5-5").start()
+    replies = ["```repl\\nfound = 'alpha'\\nprint('step', 1)\\n```",
+               "```repl\\nfound += '-beta'\\nprint('step', 2)\\n```",
+               "```repl\\nimport time\\nprint('slow step', flush=True)\\ntime.sleep(60)\\n```"]
+    srv.route(root=replies + ["FINAL_VAR(found)"])
+    print("ready", flush=True)
+    rlm("q", context="the context", provider="anthropic", base_url=srv.base_url, api_key="k",
+        runs_dir=sys.argv[1])
+""")
+
+
+def test_killed_process_loses_no_finished_step_and_resume_continues(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-c", CRASHY, str(runs)], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    log_path = None
+    while time.monotonic() < deadline:
+        logs = list(runs.glob("*.jsonl")) if runs.exists() else []
+        if logs and any(json.loads(line)["type"] == ev.CELL_STARTED and "slow step" in json.loads(line)["code"]
+                        for line in logs[0].read_text().splitlines() if line.strip()):
+            log_path = logs[0]
+            break
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert log_path is not None
+    log = RunLog.read(log_path)
+    assert log.status == "crashed"
+    assert [e["step"] for e in log.events if e["type"] == ev.FEEDBACK] == [1, 2]
+    assert [r.status for r in list_runs(runs)] == ["crashed"]
+
+    # A fresh process resumes: the namespace is rebuilt from the recording, then the run goes on.
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=["FINAL_VAR(found)"])
+        result = asyncio.run(aresume(log_path, provider="anthropic", base_url=srv.base_url, api_key="k"))
+        assert len(srv.requests) == 1
+        sent = srv.requests[0]["messages"]
+    assert result.status == "done" and result.answer == "alpha-beta"
+    assert len(sent) == 5  # first question, two turns with their feedback
+    assert RunLog.read(log_path).status == "done"
