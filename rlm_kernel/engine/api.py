@@ -149,7 +149,10 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
 
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
+        in_loop = False
+    if not in_loop:
         return go()
     # Called from inside a running loop (a notebook cell): run on a thread with its own loop.
     box: dict[str, Any] = {}

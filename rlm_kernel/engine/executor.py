@@ -61,7 +61,7 @@ class HeadlessExecutor:
             for obj in objs:
                 outputs.append({"output_type": "display_data", "data": mimebundle(obj), "metadata": {}})
 
-        self.namespace.setdefault("display", display)
+        self.namespace["display"] = display  # bound to this cell's outputs
         outcome = CellOutcome(execution_count=self._count)
         start = time.perf_counter()
         try:

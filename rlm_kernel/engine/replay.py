@@ -8,6 +8,7 @@ from typing import Any
 
 from . import events as ev
 from .record import RunLog
+from .types import ModelError
 
 
 class ReplayMiss(LookupError):
@@ -18,8 +19,8 @@ class RecordedAnswers:
     """Recorded sub-call responses keyed by (kind, prompt). Repeated prompts answer in recorded order."""
 
     def __init__(self) -> None:
-        self._answers: dict[tuple[str, str], deque[str]] = defaultdict(deque)
-        self._last: dict[tuple[str, str], str] = {}
+        self._answers: dict[tuple[str, str], deque[tuple[str, str | None]]] = defaultdict(deque)
+        self._last: dict[tuple[str, str], tuple[str, str | None]] = {}
 
     @classmethod
     def from_log(cls, log: RunLog) -> RecordedAnswers:
@@ -31,20 +32,24 @@ class RecordedAnswers:
             start = started.get(e["id"])
             if start is None:
                 continue
-            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "")
+            # A failed call that raised in the run raises again; a batch slot held an error string.
+            raised = e.get("error") if start.get("batch") is None and e.get("error") != "context_window" else None
+            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "", raised)
         return rec
 
-    def add(self, kind: str, prompt: str, response: str) -> None:
-        self._answers[(kind, prompt)].append(response)
+    def add(self, kind: str, prompt: str, response: str, error: str | None = None) -> None:
+        self._answers[(kind, prompt)].append((response, error))
 
     def answer(self, kind: str, prompt: str, model: str | None = None) -> str:
         key = (kind, prompt)
         queue = self._answers.get(key)
         if queue:
             self._last[key] = queue.popleft()
-            return self._last[key]
         if key in self._last:  # asked more often than recorded: the same answer again
-            return self._last[key]
+            response, error = self._last[key]
+            if error:
+                raise ModelError(error)
+            return response
         start = prompt[:120].replace("\n", " ")
         raise ReplayMiss(f"{'rlm_query' if kind == 'rlm' else 'llm_query'} prompt not in the recording: "
                          f"{start!r}{'...' if len(prompt) > 120 else ''}. The code changed since the run was "

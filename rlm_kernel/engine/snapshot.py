@@ -26,15 +26,25 @@ def context_snapshot_path(log_path: str | Path) -> Path | None:
     return None
 
 
+def _json_exact(obj: Any) -> bytes | None:
+    """JSON only when it gives the same object back (tuples and int keys would not)."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return text.encode() if json.loads(text) == obj else None
+
+
 def _write(obj: Any, stem: Path) -> Path:
     if isinstance(obj, str):
         path, data = stem.with_name(stem.name + ".txt"), obj.encode("utf-8")
     elif isinstance(obj, bytes | bytearray):
         path, data = stem.with_name(stem.name + ".bin"), bytes(obj)
     else:
-        try:
-            path, data = stem.with_name(stem.name + ".json"), json.dumps(obj, ensure_ascii=False).encode()
-        except (TypeError, ValueError):
+        data = _json_exact(obj)
+        if data is not None:
+            path = stem.with_name(stem.name + ".json")
+        else:
             path, data = stem.with_name(stem.name + ".pkl"), pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     tmp = path.with_name(path.name + ".partial")
     tmp.write_bytes(data)

@@ -1,0 +1,119 @@
+"""The export's parts on their own: key redaction, output cleaning and the context cell."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from rlm_kernel.export.outputs import OutputCleaner
+from rlm_kernel.export.redact import MARK, Redactor, env_secrets
+from rlm_kernel.export.sidecar import ContextPickleWarning, context_cell
+
+ANT = "sk-" + "ant-api03-" + "abcDEF123_-" * 4
+OPENAI = "sk-" + "proj-" + "x" * 30
+
+
+# --- redaction ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    (f"key={ANT} end", f"key={MARK} end"),
+    (f"OPENAI {OPENAI}.", f"OPENAI {MARK}."),
+    ("Authorization: Bearer abc.DEF-123_xyz~=", f"Authorization: Bearer {MARK}"),
+    ("{'authorization': 'bearer ZZZZZZZZZZ'}", f"{{'authorization': 'bearer {MARK}'}}"),
+])
+def test_key_patterns_are_redacted(text, expected):
+    assert Redactor(env={}).text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "task-manager and disk-usage", "sk-short", "a Bearer of bad news", "risk-assessment-document-final-v2",
+])
+def test_ordinary_text_is_left_alone(text):
+    r = Redactor(env={})
+    assert r.text(text) == text and r.count == 0
+
+
+def test_values_of_key_variables_in_the_environment_are_redacted():
+    env = {"ANTHROPIC_API_KEY": "plain-secret-1", "RLM_OPENAI_API_KEY": "other-secret-2",
+           "ANTHROPIC_AUTH_TOKEN": "tok-secret-3", "HOME": "/home/someone", "SHORT_API_KEY": "abc"}
+    assert set(env_secrets(env)) == {"plain-secret-1", "other-secret-2", "tok-secret-3"}
+    r = Redactor(env=env)
+    assert r.text("a plain-secret-1 b other-secret-2 c /home/someone abc") == f"a {MARK} b {MARK} c /home/someone abc"
+    assert r.deep({"x": ["tok-secret-3", 1], "plain-secret-1": None}) == {"x": [MARK, 1], MARK: None}
+    assert r.count == 4
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+def test_outputs_are_normalised_redacted_and_cut():
+    cleaner = OutputCleaner(Redactor(env={}), max_chars=1_000)
+    png = "iVBORw0KGgo" * 200  # 2,200 base64 characters: over the limit, dropped with a note
+    raw: list[dict[str, Any]] = [
+        {"output_type": "stream", "name": "stdout", "text": ["line 1\n", f"{ANT}\n"]},
+        {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<Figure>"}},
+        {"output_type": "execute_result", "data": {"text/plain": "y" * 5_000}},
+        {"output_type": "error", "ename": "ValueError", "evalue": ANT, "traceback": ["tb"] * 3},
+        {"output_type": "clear_output"},
+    ]
+    outs = cleaner.outputs(raw, execution_count=7)
+    cell = nbformat.v4.new_code_cell("x", outputs=outs, execution_count=7)
+    nbformat.validate(nbformat.v4.new_notebook(cells=[cell]))
+    assert outs[0].text == f"line 1\n{MARK}\n"
+    assert "image/png" not in outs[1].data and "image/png output of about 1,650 bytes left out" in outs[1].data[
+        "text/plain"] and outs[1].data["text/plain"].startswith("<Figure>")
+    assert outs[2].execution_count == 7 and "4,000 characters cut" in outs[2].data["text/plain"]
+    assert outs[3].evalue == MARK
+    assert len(outs) == 4 and cleaner.cut_count == 2
+
+
+def test_image_bytes_logged_as_their_repr_become_base64_again():
+    png = bytes.fromhex("89504e470d0a1a0a")
+    outs = OutputCleaner(Redactor(env={}), 1_000).outputs(
+        [{"output_type": "display_data", "data": {"image/png": repr(png), "text/plain": "<img>"}}], None)
+    assert outs[0].data["image/png"] == "iVBORw0KGgo="
+
+
+# --- the context cell -----------------------------------------------------------------------------
+
+def run(source: str, cwd: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(cwd)
+    ns: dict[str, Any] = {}
+    exec(source, ns)
+    return ns["context"]
+
+
+@pytest.mark.parametrize("value, suffix", [
+    ("short text", None),
+    ({"a": [1, 2.5, None, True], "b": (1, 2)}, None),
+    ("x\r\ny\u2028z" * 10_000, ".txt"),
+    (b"\x00\xff" * 20_000, ".bin"),
+    ([{"id": i, "text": "é" * 10} for i in range(2_000)], ".json"),
+])
+def test_context_round_trips_inline_or_through_a_plain_sidecar(tmp_path, monkeypatch, value, suffix):
+    cell = context_cell(value, out_path=tmp_path / "nb.ipynb", inline_chars=20_000)
+    assert (cell.sidecar.suffix if cell.sidecar else None) == suffix
+    assert run(cell.source, tmp_path, monkeypatch) == value
+    assert cell.note is None
+
+
+def test_a_context_json_cannot_keep_is_pickled_with_a_warning(tmp_path, monkeypatch):
+    value = {i: ("row", i) for i in range(3_000)}  # int keys and tuples: JSON would change them
+    with pytest.warns(ContextPickleWarning, match="pickle"):
+        cell = context_cell(value, out_path=tmp_path / "nb.ipynb", inline_chars=1_000, alias="rows")
+    assert cell.sidecar == tmp_path / "nb.context.pkl"
+    assert "trust" in (cell.note or "")
+    assert run(cell.source, tmp_path, monkeypatch) == value
+    assert cell.source.endswith("rows = context  # the variable the run was started with")
+
+
+def test_the_export_room_loads_nothing_from_the_kernel_or_widget_rooms():
+    code = ("import sys, rlm_kernel.export.notebook, rlm_kernel.export.replay\n"
+            "print([m for m in sys.modules if m.startswith(('rlm_kernel.kernel', 'rlm_kernel.widget', "
+            "'ipykernel', 'ipywidgets', 'IPython'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
