@@ -11,7 +11,8 @@ from rlm_kernel.testing.fake_openai import FakeOpenAI
 
 def test_openai_compatible_server_runs_a_whole_rlm(tmp_path):
     root_replies = iter([
-        "```python\nparts = context.split(';')\nres = llm_query_batched([f'upper: {p}' for p in parts])\nprint(res)\n```",
+        "```python\nparts = context.split(';')\n"
+        "res = llm_query_batched([f'upper: {p}' for p in parts])\nprint(res)\n```",
         "FINAL_VAR(res)",
     ])
 

@@ -191,9 +191,10 @@ class Run:
         interrupted = False
         try:
             outcome = await self.executor.run_cell(code_to_run, timeout=timeout)
-        except KeyboardInterrupt:
-            outcome, interrupted = CellOutcome(interrupted=True, error={
-                "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]}), True
+        except KeyboardInterrupt as exc:  # executors may attach what the cell did before it
+            outcome = getattr(exc, "outcome", None) or CellOutcome(error={
+                "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]})
+            outcome.interrupted = interrupted = True
         restored = self.protect()
         text = self.cell_feedback(index, outcome, restored, timeout)
         if edited:

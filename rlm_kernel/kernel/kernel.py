@@ -1,0 +1,53 @@
+"""RLMKernel: the standard IPython kernel plus `%%rlm`.
+
+Every ordinary cell runs exactly as in ipykernel (completion, inspection, history, rich display);
+the kernel adds the RLM magics, `rlm` in the namespace and the `c.RLMKernel.*` defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+
+from .. import __version__
+from . import magics, transform
+from .config import RLMSettings
+
+
+class RLMKernel(IPythonKernel, RLMSettings):
+    implementation = "rlm_kernel"
+    implementation_version = __version__
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rlm_magics = magics.register(self.shell, settings=self)
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:  # type: ignore[override]
+        """ipykernel's, without the "debugger" feature: a front end then hides its debugger UI,
+        which has not been tested with RLM runs."""
+        info = dict(super().kernel_info)
+        info["supported_features"] = [f for f in info.get("supported_features", []) if f != "debugger"]
+        return info
+
+    @property
+    def banner(self) -> str:  # type: ignore[override]
+        return (super().banner + f"\nRLM kernel {__version__}: ask questions about big inputs with %%rlm "
+                "(help: %%rlm --help, %rlm help).\n")
+
+    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                         user_expressions: dict[str, Any] | None = None, allow_stdin: bool = False, *,
+                         cell_meta: dict[str, Any] | None = None, cell_id: str | None = None) -> dict[str, Any]:
+        """Run the cell as ipykernel does. An RLM cell must take ipykernel's coroutine path, where
+        comm messages are served while the model is awaited, so it gets autoawait even if a
+        person turned it off for ordinary cells."""
+        shell = self.shell
+        forced = not shell.autoawait and transform.is_rlm_cell(code)
+        if forced:
+            shell.autoawait = True
+        try:
+            return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin,
+                                            cell_meta=cell_meta, cell_id=cell_id)
+        finally:
+            if forced:
+                shell.autoawait = False

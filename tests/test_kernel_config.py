@@ -1,0 +1,94 @@
+"""Where `%%rlm` defaults come from: c.RLMKernel.* config < RLM_* environment < `%rlm config` <
+options on the %%rlm line. Keys are never configurable here and never shown."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from rlm_kernel.engine.options import RLMOptions
+from rlm_kernel.engine.record import list_runs
+from rlm_kernel.kernel.config import OPTION_TYPES, ConfigValueError, Defaults, RLMSettings, describe, parse_value
+from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
+
+
+def test_every_option_but_the_key_is_configurable() -> None:
+    assert set(OPTION_TYPES) == {f.name for f in dataclasses.fields(RLMOptions)} - {"api_key"}
+    assert set(OPTION_TYPES) <= set(RLMSettings.class_trait_names(config=True))
+
+
+def test_layers_override_in_order() -> None:
+    settings = RLMSettings(config=Config({"RLMSettings": {"model": "cfg-model", "max_depth": 3,
+                                                           "max_iterations": 11}}))
+    d = Defaults(settings=settings, environ={"RLM_MODEL": "env-model", "RLM_MAX_ITERATIONS": "12"})
+    d.set("max-iterations", "13")
+    resolved = d.resolve()
+    assert resolved["max_depth"] == (3, "config")
+    assert resolved["model"] == ("env-model", "env")
+    assert resolved["max_iterations"] == (13, "session")
+    opts = d.options(max_iterations=14)
+    assert (opts.model, opts.max_depth, opts.max_iterations) == ("env-model", 3, 14)
+    d.set("max_iterations", "")  # an empty value drops the session setting
+    assert d.options().max_iterations == 12
+
+
+@pytest.mark.parametrize(("option", "text", "value"), [
+    ("approve", "yes", True), ("cache", "off", False), ("max_subcalls", "1_000", 1000),
+    ("max_cost", "2.5", 2.5), ("prices", '{"m": {"input": 1}}', {"m": {"input": 1}}), ("model", " demo ", "demo"),
+])
+def test_parse_value(option: str, text: str, value: object) -> None:
+    assert parse_value(option, text) == value
+
+
+def test_bad_values_name_the_problem() -> None:
+    with pytest.raises(ConfigValueError, match="max_depth must be an integer, got 'deep'"):
+        parse_value("max_depth", "deep")
+    with pytest.raises(ConfigValueError, match="unknown RLM option 'colour'; known: model"):
+        Defaults(environ={}).set("colour", "red")
+    with pytest.raises(ConfigValueError, match="RLM_TIMEOUT"):
+        Defaults(environ={"RLM_TIMEOUT": "soon"}).resolve()
+    with pytest.raises(ConfigValueError, match="ANTHROPIC_API_KEY"):
+        Defaults(environ={}).set("api_key", "sk-ant-whatever")
+
+
+def test_describe_says_whether_a_key_is_set_but_never_shows_it() -> None:
+    secret = "sk-ant-test-very-secret"
+    text = describe(Defaults(environ={"ANTHROPIC_API_KEY": secret}))
+    assert "ANTHROPIC_API_KEY is set" in text and secret not in text
+    assert "none set" in describe(Defaults(environ={}))
+
+
+@pytest.fixture(scope="module")
+def configured_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KernelSession, Path]]:
+    root = tmp_path_factory.mktemp("config")
+    with jupyter_sandbox(root) as work:
+        config_dir = root / "config"  # JUPYTER_CONFIG_DIR in the sandbox
+        config_dir.mkdir(exist_ok=True)
+        (config_dir / "rlm_kernel_config.py").write_text(
+            "c.RLMKernel.max_iterations = 7\nc.RLMKernel.sub_model = 'from-config'\n")
+        profile = root / "ipython" / "profile_default"
+        profile.mkdir(parents=True)
+        (profile / "ipython_kernel_config.py").write_text("c.RLMKernel.max_depth = 3\n")
+        session = KernelSession(work, env={"RLM_SUB_MODEL": "from-env"})
+        yield session, work
+        session.shutdown()
+
+
+def test_kernel_reads_config_files_env_and_session(configured_kernel: tuple[KernelSession, Path]) -> None:
+    kernel, work = configured_kernel
+    rows = {line.split()[0]: line.split()[1:] for line in kernel.run("%rlm config model=demo").text.splitlines()
+            if line and line.split()[0] in OPTION_TYPES}
+    assert rows["max_iterations"] == ["7", "config"]
+    assert rows["max_depth"] == ["3", "config"]
+    assert rows["sub_model"] == ["from-env", "env"]
+    assert rows["model"] == ["demo", "session"]
+
+    kernel.run("context = 'a few words of text for the demo model to read.'")
+    cell = kernel.run("%%rlm --max-iterations 4\nWhat does it say?")
+    assert cell.status == "ok", cell.text
+    options = (list_runs(work / "rlm_runs")[0].started() or {})["options"]
+    assert (options["max_iterations"], options["max_depth"], options["sub_model"]) == (4, 3, "from-env")

@@ -1,0 +1,109 @@
+"""ShellExecutor in a real kernel: generated code runs like a typed cell, its outputs reach the
+notebook and are also kept as nbformat dicts, and it leaves the person's `_`/Out alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from rlm_kernel.kernel.testing import Cell, KernelSession, jupyter_sandbox
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
+    with jupyter_sandbox(tmp_path_factory.mktemp("executor")) as work:
+        session = KernelSession(work)
+        session.run("from rlm_kernel.kernel.executor import ShellExecutor\nimport json")
+        yield session
+        session.shutdown()
+
+
+def generated(kernel: KernelSession, code: str, *, timeout: float | None = 10, quiet: bool = False
+              ) -> tuple[dict[str, Any], Cell]:
+    """Run `code` through a ShellExecutor inside the kernel; return (outcome, the person's cell)."""
+    cell = kernel.run(f"_o = await ShellExecutor(get_ipython(), quiet={quiet}).run_cell({code!r}, "
+                      f"timeout={timeout})")
+    assert cell.status == "ok", cell.text
+    dump = kernel.run("print(json.dumps(vars(_o)))")
+    return json.loads(dump.outputs[0]["text"]), cell
+
+
+def test_outputs_are_kept_and_still_shown(kernel: KernelSession) -> None:
+    code = ("print('hello')\nimport sys; print('careful', file=sys.stderr)\n"
+            "from IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))\n40 + 2")
+    outcome, cell = generated(kernel, code)
+    kinds = [(o["output_type"], o.get("name")) for o in outcome["outputs"]]
+    assert kinds == [("stream", "stdout"), ("stream", "stderr"), ("display_data", None), ("execute_result", None)]
+    assert outcome["outputs"][0]["text"] == "hello\n"
+    assert outcome["outputs"][2]["data"]["text/html"] == "<b>bold</b>"
+    assert outcome["outputs"][3]["data"]["text/plain"] == "42"
+    assert outcome["outputs"][3]["execution_count"] == outcome["execution_count"] == 1
+    assert outcome["error"] is None and not outcome["timed_out"] and not outcome["interrupted"]
+    # The person sees the same things in their cell, as in any cell.
+    assert "hello" in cell.text and "careful" in cell.text and "42" in cell.text
+    assert any("text/html" in o.get("data", {}) for o in cell.outputs)
+
+
+def test_namespace_is_the_users_and_out_history_is_untouched(kernel: KernelSession) -> None:
+    kernel.run("'marker'")
+    generated(kernel, "made_by_model = 7\nmade_by_model * 6")
+    check = kernel.run("(made_by_model, _, 42 in Out.values())")
+    assert check.outputs[0]["data"]["text/plain"] == "(7, 'marker', False)"
+
+
+def test_errors_are_outputs_and_plain_text_for_the_model(kernel: KernelSession) -> None:
+    outcome, cell = generated(kernel, "x = 1\n1 / 0")
+    err = outcome["error"]
+    assert err["ename"] == "ZeroDivisionError"
+    assert "\x1b[" not in "".join(err["traceback"])  # the model reads no colour codes
+    assert any("1 / 0" in line for line in err["traceback"])
+    assert outcome["outputs"][-1]["output_type"] == "error"
+    assert cell.status == "ok"  # the model's error does not fail the person's cell
+    assert "ZeroDivisionError" in cell.text
+
+    outcome, _ = generated(kernel, "def broken(:\n    pass")
+    assert outcome["error"]["ename"] == "SyntaxError"
+
+
+def test_magics_work_in_generated_code(kernel: KernelSession) -> None:
+    outcome, _ = generated(kernel, "%timeit -n1 -r1 sum(range(10))")
+    assert "per loop" in outcome["outputs"][0]["text"]
+
+
+def test_clear_and_update_display_apply_to_the_record_not_the_cell(kernel: KernelSession) -> None:
+    code = ("from IPython.display import clear_output, display\nprint('old')\nclear_output()\nprint('new')\n"
+            "h = display('v1', display_id=True)\nh.update('v2')")
+    outcome, cell = generated(kernel, code)
+    texts = [o.get("text") or o.get("data", {}).get("text/plain") for o in outcome["outputs"]]
+    assert texts == ["new\n", "'v2'"]
+    # clear_output never reaches the notebook: it would wipe the run's own view in that cell.
+    assert not [m for m in cell.messages if m["msg_type"] == "clear_output"]
+
+
+@pytest.mark.parametrize("code", ["import time\ntime.sleep(5)", "import asyncio\nawait asyncio.sleep(5)"],
+                         ids=["blocking", "async"])
+def test_cell_timeout(kernel: KernelSession, code: str) -> None:
+    outcome, _ = generated(kernel, code, timeout=0.3)
+    assert outcome["timed_out"]
+    assert outcome["duration"] < 3
+    assert outcome["error"] is not None
+
+
+def test_quiet_mode_records_without_showing(kernel: KernelSession) -> None:
+    outcome, cell = generated(kernel, "print('rebuilt quietly')\nraise KeyError('k')", quiet=True)
+    assert outcome["outputs"][0]["text"] == "rebuilt quietly\n"
+    assert outcome["error"]["ename"] == "KeyError"
+    assert cell.outputs == []
+
+
+
+def test_binary_outputs_are_recorded_as_the_notebook_gets_them(kernel: KernelSession) -> None:
+    code = ("class Dot:\n    def _repr_png_(self):\n        return b'\\x89PNG-bytes'\n"
+            "from IPython.display import display\ndisplay(Dot())\nDot()")
+    outcome, cell = generated(kernel, code)
+    recorded = [o["data"]["image/png"] for o in outcome["outputs"]]
+    shown = [o["data"]["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert recorded == shown == ["iVBORy1ieXRlcw=="] * 2  # base64, as on the wire and in .ipynb files
