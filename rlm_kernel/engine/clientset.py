@@ -72,6 +72,7 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
         client = io.client(ident, lambda: AnthropicClient(api_key=key, base_url=base_url,
                                                           max_retries=options.max_retries,
                                                           timeout=options.request_timeout))
+        io.submit(client.warm())  # overlaps client set-up with the run's own start
         return ClientSet(client, client, options.model or DEFAULT_ROOT_MODEL,
                          options.sub_model or DEFAULT_SUB_MODEL, "anthropic")
     base_url = options.base_url or os.environ.get("RLM_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")

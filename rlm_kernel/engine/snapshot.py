@@ -26,28 +26,51 @@ def context_snapshot_path(log_path: str | Path) -> Path | None:
     return None
 
 
-def _json_exact(obj: Any) -> bytes | None:
-    """JSON only when it gives the same object back (tuples and int keys would not)."""
-    try:
-        text = json.dumps(obj, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return None
-    return text.encode() if json.loads(text) == obj else None
+_JSON_SCALARS = (str, int, float, bool, type(None))
+_SLICE = 1 << 20
+
+
+def _json_exact(obj: Any) -> bool:
+    """True when JSON gives the same object back: only dicts with str keys, lists and scalars
+    (tuples and int keys would not survive). Walks the object; copies nothing."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif not isinstance(item, _JSON_SCALARS) or (isinstance(item, float) and item != item):
+            return False
+    return True
 
 
 def _write(obj: Any, stem: Path) -> Path:
+    """Stream the object to disk: a 100 MB string must not be copied whole to be encoded."""
     if isinstance(obj, str):
-        path, data = stem.with_name(stem.name + ".txt"), obj.encode("utf-8")
+        path = stem.with_name(stem.name + ".txt")
     elif isinstance(obj, bytes | bytearray):
-        path, data = stem.with_name(stem.name + ".bin"), bytes(obj)
+        path = stem.with_name(stem.name + ".bin")
+    elif _json_exact(obj):
+        path = stem.with_name(stem.name + ".json")
     else:
-        data = _json_exact(obj)
-        if data is not None:
-            path = stem.with_name(stem.name + ".json")
-        else:
-            path, data = stem.with_name(stem.name + ".pkl"), pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        path = stem.with_name(stem.name + ".pkl")
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
+    if path.suffix == ".txt":
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for i in range(0, len(obj), _SLICE):
+                fh.write(obj[i:i + _SLICE])
+    elif path.suffix == ".bin":
+        with open(tmp, "wb") as fh:
+            fh.write(memoryview(obj))
+    elif path.suffix == ".json":
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, ensure_ascii=False)
+    else:
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)  # readers never see half a file
     return path
 

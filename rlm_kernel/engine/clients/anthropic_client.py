@@ -130,6 +130,10 @@ class AnthropicClient:
             )
         return sdk
 
+    async def warm(self) -> None:
+        """Build the SDK client (TLS context, CA bundle: ~75 ms) before the first request needs it."""
+        self._client()
+
     @property
     def base_url(self) -> str:
         if self._sdk is not None:
