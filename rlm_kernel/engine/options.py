@@ -42,8 +42,10 @@ class RLMOptions:
     timeout: float | None = None
     #: Characters of cell output fed back to the model per step (head + tail).
     output_limit: int = 20_000
-    #: Concurrent sub-calls in llm_query_batched.
-    concurrency: int = 16
+    #: Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds of latency).
+    concurrency: int = 32
+    #: Characters of the context shown to the root model as a head/tail preview (0: none).
+    preview_chars: int = 2000
     #: Per-response output limit sent to the model.
     max_output_tokens: int = 8192
     #: Retries left to the SDK (it backs off and honours retry-after).

@@ -75,7 +75,7 @@ class Run:
         return self.clients.sub_model
 
     def start(self, bind_name: str = "context") -> None:
-        meta = describe_context(self.context)
+        meta = describe_context(self.context, preview_chars=self.options.preview_chars)
         system = prompts.system_prompt(self.options.output_limit, self.clients.sub_window())
         first = prompts.first_user(self.question, context_summary(meta))
         self.messages = [{"role": "user", "content": first}]

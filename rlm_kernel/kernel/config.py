@@ -36,6 +36,7 @@ OPTION_TYPES: dict[str, type] = {
     "timeout": float,
     "output_limit": int,
     "concurrency": int,
+    "preview_chars": int,
     "max_output_tokens": int,
     "max_retries": int,
     "request_timeout": float,
@@ -107,6 +108,8 @@ class RLMSettings(Configurable):
     output_limit = Int(None, allow_none=True, help="Characters of output the model sees per step.").tag(
         config=True)
     concurrency = Int(None, allow_none=True, help="Concurrent sub-calls in llm_query_batched.").tag(config=True)
+    preview_chars = Int(None, allow_none=True, help="Characters of context preview the root model sees.").tag(
+        config=True)
     max_output_tokens = Int(None, allow_none=True, help="Output tokens per model response.").tag(config=True)
     max_retries = Int(None, allow_none=True, help="Retries left to the model SDK.").tag(config=True)
     request_timeout = Float(None, allow_none=True, help="Seconds per model request.").tag(config=True)
