@@ -163,9 +163,10 @@ def make_view(shell: Any, steering: Steering, question: str, options: RLMOptions
         return None
     try:
         from ..widget.view import RunView
-    except ImportError:
+
+        return RunView(steering, question, options)
+    except (ImportError, FileNotFoundError):  # a broken install without the front-end files
         return None
-    return RunView(steering, question, options)
 
 
 @magics_class

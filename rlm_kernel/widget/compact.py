@@ -1,0 +1,216 @@
+"""What of each run event goes over the wire to the browser, and what stays in the kernel.
+
+The browser gets enough to draw the tree: previews of prompts and responses, outputs cut at a
+limit, streamed text as deltas. The full values stay in a `FullStore` in the kernel and are sent
+only when a person asks for them ("show all", expanding a prompt). The run's `context` itself is
+never in an event (run_started carries metadata only) and metadata strings are cut short too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import events as ev
+
+#: Characters of a sub-call prompt shown before "show full prompt".
+PROMPT_PREVIEW = 240
+#: Characters of a sub-call response shown before "show all".
+RESPONSE_PREVIEW = 2_000
+#: Characters of text (stream, text/plain, traceback) per output before "show all".
+OUTPUT_TEXT_LIMIT = 5_000
+#: Bytes of HTML / SVG / JSON-ish rich output shown inline; larger ones wait for "show all".
+OUTPUT_RICH_LIMIT = 100_000
+#: Base64 characters of an image shown inline.
+OUTPUT_IMAGE_LIMIT = 2_000_000
+#: Any other string field longer than this is cut (a safety net for fields added later).
+FIELD_LIMIT = 20_000
+#: Strings inside run_started's context metadata / options are cut to this.
+META_LIMIT = 300
+
+_IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_RICH_MIMES = ("text/html", "image/svg+xml", "text/markdown", "text/latex")
+
+
+def _text(value: Any) -> str:
+    """nbformat allows multiline strings as lists of lines."""
+    if isinstance(value, list):
+        return "".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _cut_meta(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= META_LIMIT else value[:META_LIMIT] + "…"
+    if isinstance(value, dict) and depth < 4:
+        return {str(k): _cut_meta(v, depth + 1) for k, v in list(value.items())[:50]}
+    if isinstance(value, list | tuple) and depth < 4:
+        return [_cut_meta(v, depth + 1) for v in list(value)[:50]]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return _cut_meta(repr(value), depth)
+
+
+def cut_output(out: dict[str, Any]) -> dict[str, Any]:
+    """An nbformat output dict small enough for the view; `cut` holds the full size when cut."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        text = _text(out.get("text"))
+        if len(text) <= OUTPUT_TEXT_LIMIT:
+            return {"output_type": "stream", "name": out.get("name", "stdout"), "text": text}
+        return {"output_type": "stream", "name": out.get("name", "stdout"),
+                "text": text[:OUTPUT_TEXT_LIMIT], "cut": len(text)}
+    if kind == "error":
+        tb = [str(line) for line in out.get("traceback") or []]
+        total = sum(len(line) for line in tb)
+        small = {"output_type": "error", "ename": str(out.get("ename", "")),
+                 "evalue": _text(out.get("evalue"))[:OUTPUT_TEXT_LIMIT], "traceback": tb}
+        if total > OUTPUT_TEXT_LIMIT:
+            small["traceback"] = [*tb[:2], "…", *tb[-2:]]
+            small["cut"] = total
+        return small
+    if kind in ("display_data", "execute_result"):
+        data = out.get("data") or {}
+        small_data: dict[str, Any] = {}
+        cut = 0
+        for mime, value in data.items():
+            text = _text(value) if not isinstance(value, dict) else None
+            if mime in _IMAGE_MIMES and text is not None:
+                if len(text) <= OUTPUT_IMAGE_LIMIT:
+                    small_data[mime] = text
+                else:
+                    cut = max(cut, len(text))
+            elif mime in _RICH_MIMES and text is not None:
+                if len(text) <= OUTPUT_RICH_LIMIT:
+                    small_data[mime] = text
+                else:
+                    cut = max(cut, len(text))
+            elif mime == "text/plain":
+                plain = text or ""
+                if len(plain) > OUTPUT_TEXT_LIMIT:
+                    cut = max(cut, len(plain))
+                    plain = plain[:OUTPUT_TEXT_LIMIT]
+                small_data[mime] = plain
+        small = {"output_type": kind, "data": small_data}
+        if kind == "execute_result":
+            small["execution_count"] = out.get("execution_count")
+        if cut:
+            small["cut"] = cut
+        return small
+    return {"output_type": str(kind), "data": {"text/plain": _cut_meta(out)}}
+
+
+class FullStore:
+    """Keeps what the view left out, so "show all" can fetch it later. Holds references to the
+    engine's event dicts (no copies); a finished run's store is what the static HTML reads."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self.outputs: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        self.subcalls: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(self, event: ev.Event) -> None:
+        if event.get("type") == ev.TURN_DELTA:
+            return  # turn_finished carries the whole text
+        self.events.append(event)
+        t = event.get("type")
+        if t == ev.CELL_FINISHED:
+            key = (event["run_id"], int(event.get("step", 0)), int(event.get("index", 0)))
+            self.outputs[key] = list(event.get("outputs") or [])
+        elif t in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED):
+            rec = self.subcalls.setdefault((event["run_id"], str(event.get("id"))), {})
+            if t == ev.SUBCALL_STARTED:
+                rec["prompt"] = _text(event.get("prompt"))
+            else:
+                rec["response"] = _text(event.get("response"))
+                rec["error"] = _text(event.get("error")) if event.get("error") else None
+
+    def fetch(self, what: str, req: dict[str, Any]) -> Any:
+        """The full value behind a cut one, or None when unknown."""
+        run_id = str(req.get("run_id", ""))
+        if what == "output":
+            outs = self.outputs.get((run_id, int(req.get("step", 0)), int(req.get("index", 0))))
+            n = int(req.get("n", 0))
+            if outs is None or not 0 <= n < len(outs):
+                return None
+            return _full_output(outs[n])
+        if what in ("prompt", "response"):
+            rec = self.subcalls.get((run_id, str(req.get("id"))))
+            return None if rec is None else rec.get(what)
+        return None
+
+
+def _full_output(out: dict[str, Any]) -> dict[str, Any]:
+    """An output as the view renders it, uncut; multi-line list values joined."""
+    full = dict(out)
+    if "text" in full:
+        full["text"] = _text(full["text"])
+    if isinstance(full.get("data"), dict):
+        full["data"] = {m: (v if isinstance(v, dict) else _text(v)) for m, v in full["data"].items()}
+    return full
+
+
+def wire_item(event: ev.Event) -> dict[str, Any] | None:
+    """The view's form of one event, or None for events the view does not draw. turn_finished
+    carries its full text here; the journal drops it again when deltas already delivered it."""
+    t = event.get("type")
+    base = {"type": t, "run_id": event.get("run_id"), "seq": event.get("seq"), "t": event.get("t")}
+    if t == ev.TURN_DELTA:
+        return {"type": t, "run_id": event.get("run_id"), "step": event.get("step"),
+                "text": _text(event.get("text"))}
+    if t == ev.TURN_FINISHED:
+        return {**base, **_pick(event, "step", "model", "usage", "latency", "stop_reason"),
+                "text": _text(event.get("text"))}
+    if t == ev.RUN_STARTED:
+        item = {**base, **_pick(event, "model", "sub_model", "provider", "demo", "depth",
+                                "parent_run_id", "parent_step", "parent_subcall_id", "root_run_id")}
+        item["question"] = _text(event.get("question"))[:FIELD_LIMIT]
+        item["context"] = _cut_meta(event.get("context"))
+        opts = event.get("options") or {}
+        item["options"] = _cut_meta({k: opts.get(k) for k in (
+            "max_iterations", "max_depth", "max_subcalls", "max_tokens", "max_cost", "approve") if k in opts})
+        return item
+    if t == ev.CELL_STARTED:
+        return {**base, **_pick(event, "step", "index", "code", "edited", "original_code")}
+    if t == ev.CELL_FINISHED:
+        item = {**base, **_pick(event, "step", "index", "duration", "timed_out", "execution_count")}
+        item["outputs"] = [cut_output(o) for o in event.get("outputs") or []]
+        if event.get("error") is not None:
+            item["error"] = _cut_meta(event["error"])
+        return item
+    if t == ev.SUBCALL_STARTED:
+        prompt = _text(event.get("prompt"))
+        return {**base, **_pick(event, "step", "id", "kind", "model", "batch"),
+                "prompt": prompt[:PROMPT_PREVIEW], "prompt_chars": len(prompt)}
+    if t == ev.SUBCALL_FINISHED:
+        response = _text(event.get("response"))
+        item = {**base, **_pick(event, "step", "id", "kind", "model", "usage", "latency", "child_run_id"),
+                "response": response[:RESPONSE_PREVIEW], "response_chars": len(response)}
+        if event.get("error"):
+            item["error"] = _text(event.get("error"))[:RESPONSE_PREVIEW]
+        return item
+    if t == ev.FEEDBACK:
+        return None  # what the model saw next; the view shows the outputs themselves
+    if t == ev.RUN_FINISHED:
+        item = {**base, **_pick(event, "status", "answer_source", "reason", "usage", "cost", "elapsed",
+                                "steps", "subcalls")}
+        item["answer"] = _text(event.get("answer"))[:FIELD_LIMIT * 5]
+        return item
+    # note, state, budget_hit and anything newer: small fields, cut as a safety net
+    return {**base, **{k: _cut_meta(v) if not isinstance(v, str) else v[:FIELD_LIMIT]
+                       for k, v in event.items() if k not in ("v", "seq", "t", "run_id", "type")}}
+
+
+def _pick(event: ev.Event, *names: str) -> dict[str, Any]:
+    return {n: event[n] for n in names if n in event}
+
+
+def coalesce(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge runs of turn_delta items for the same run and step into one (fewer DOM updates)."""
+    merged: list[dict[str, Any]] = []
+    for item in items:
+        prev = merged[-1] if merged else None
+        if (prev is not None and item["type"] == ev.TURN_DELTA and prev["type"] == ev.TURN_DELTA
+                and prev["run_id"] == item["run_id"] and prev["step"] == item["step"]):
+            prev["text"] += item["text"]
+        else:
+            merged.append(dict(item) if item["type"] == ev.TURN_DELTA else item)
+    return merged

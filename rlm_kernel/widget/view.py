@@ -1,0 +1,267 @@
+"""RunView: the live tree of one RLM run in a notebook, and the buttons that steer it.
+
+One widget model per run. Traits hold only what is fixed when the view is made (the question,
+models, limits) and, at the end, the static HTML; everything that happens during the run goes
+to the browser as numbered batches of custom messages holding only what is new (journal.py).
+The browser asks for the rest on demand: the whole run when a view opens (`hello`), a full
+output or prompt (`fetch`). Messages from the browser call Steering, which is thread safe, so
+it does not matter which kernel thread (main shell or a comm subshell) delivers them.
+
+Kernel → browser: {"kind": "batch", "n", "items", "now"} · {"kind": "reset", "n", "items", "now",
+"finished", "log_path", "exported"} · {"kind": "fetched", "req", "what", "value"} ·
+{"kind": "finished", "log_path"} · {"kind": "exported", "path"} · {"kind": "error", "text"}.
+Items are events in their wire form (compact.py) plus the view's own: pending, edit_queued,
+note_queued and a final state (crashed/failed) for runs that end without run_finished.
+Browser → kernel: hello · control(action: pause|resume|step|stop) · edit(code) · note(text) ·
+fetch(req, what: output|prompt|response, run_id, step, index, n | id) · export."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..engine import events as ev
+from ..engine.options import RLMOptions
+from ..engine.record import RunLog
+from ..engine.steering import Steering
+from .assets import css_path, esm_path
+from .flusher import Flusher
+from .journal import Journal
+from .static import render_static_html
+
+_log = logging.getLogger(__name__)
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+class RunView(anywidget.AnyWidget):
+    _esm = esm_path()
+    _css = css_path()
+
+    #: Fixed facts shown before the first event arrives: question, model, sub_model, max_iterations.
+    header = traitlets.Dict().tag(sync=True)
+    #: Names this run's store in the browser (anywidget hands each view its own model proxy).
+    key = traitlets.Unicode("").tag(sync=True)
+    #: The finished tree as HTML; lets a view restored from saved widget state show the run
+    #: when no kernel is there to answer `hello`.
+    static_html = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, steering: Steering, question: str, options: RLMOptions | None = None,
+                 **kwargs: Any) -> None:
+        options = options or RLMOptions()
+        super().__init__(header={
+            "question": question,
+            "model": options.model,
+            "sub_model": options.sub_model,
+            "max_iterations": options.max_iterations,
+            "approve": bool(options.approve),
+        }, key=uuid.uuid4().hex, **kwargs)
+        self.steering = steering
+        self.question = question
+        self.options = options
+        self.journal = Journal()
+        self.result: Any = None
+        self.log_path: Path | None = None
+        self.exported: Path | None = None
+        self._root_run_id: str | None = None
+        self._display_id = f"rlm-{uuid.uuid4().hex}"
+        self._displayed = False
+        self._finished = False
+        self._send_lock = threading.Lock()  # a snapshot or batch is numbered and sent as one
+        self._flusher = Flusher(self._flush)
+        self.on_msg(self._on_front_message)
+
+    # --- engine side (any thread) -----------------------------------------------------------
+    def on_event(self, event: ev.Event) -> None:
+        """EventBus subscriber: record the event and have it sent within one flush interval."""
+        t = event.get("type")
+        if self._root_run_id is None and not event.get("parent_run_id"):
+            self._root_run_id = str(event.get("run_id"))  # run_started, or a resumed run's first event
+        self.journal.add(event)
+        if t == ev.STATE and event.get("state") == "paused":
+            pending = self.steering.pending
+            if pending is not None:
+                self.journal.add_local({"type": "pending", "run_id": pending.run_id, "step": pending.step,
+                                        "index": pending.index, "code": pending.code})
+        self._flusher.poke()
+
+    def load(self, events: Iterable[ev.Event]) -> None:
+        """Feed recorded events (a log being shown again, or the steps before a resume)."""
+        for event in events:
+            self.on_event(event)
+
+    @classmethod
+    def from_log(cls, log: RunLog | str | Path) -> RunView:
+        """A finished view of a recorded run (`%rlm show`); a run that never finished shows as crashed."""
+        run_log = log if isinstance(log, RunLog) else RunLog.read(log)
+        started = run_log.started() or {}
+        opts = {k: v for k, v in (started.get("options") or {}).items() if k in RLMOptions.names()}
+        view = cls(Steering(), str(started.get("question") or ""), RLMOptions(**opts))
+        view.log_path = run_log.path
+        view.load(run_log.events)
+        view.finish(None)
+        return view
+
+    def finish(self, result: Any = None) -> None:
+        """The run is over (call on the kernel thread, also after an error or interrupt): send what
+        is left, stop the flusher, and put the finished tree into the displayed output's text/html
+        for readers without a kernel. `result` is the RLMResult, an exception, or None."""
+        self.result = result
+        log_path = getattr(result, "log_path", None)
+        if log_path is not None:
+            self.log_path = Path(log_path)
+        elif self.log_path is None:
+            self.log_path = self._guess_log_path()
+        if not self._root_finished():
+            state = "crashed" if result is None and self._root_run_id else "failed"
+            self.journal.add_local({"type": "state", "run_id": self._root_run_id, "state": state,
+                                    "reason": f"{type(result).__name__}: {result}"
+                                    if isinstance(result, BaseException) else None})
+        self._finished = True
+        self._flusher.close()
+        html = self.static_html_now()
+        self.static_html = html
+        self._post({"kind": "finished", "log_path": str(self.log_path) if self.log_path else None})
+        if self._displayed:
+            from IPython.display import update_display
+
+            update_display(self._bundle(html), raw=True, display_id=self._display_id)
+
+    def _root_finished(self) -> bool:
+        """Whether the root's last word is run_finished (a resumed run's old one does not count)."""
+        for e in reversed(self.journal.events()):
+            if str(e.get("run_id")) == self._root_run_id and e.get("type") in (ev.RUN_FINISHED, ev.RUN_RESUMED):
+                return e["type"] == ev.RUN_FINISHED
+        return False
+
+    def static_html_now(self) -> str:
+        return render_static_html(self.journal.events(), question=self.question,
+                                  log_path=str(self.log_path) if self.log_path else None)
+
+    # --- display ----------------------------------------------------------------------------
+    def _bundle(self, html: str) -> dict[str, Any]:
+        return {
+            "text/plain": f"RLM run: {self.question[:100]}",
+            "text/html": html,
+            WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id},
+        }
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so finish() can swap in the final static HTML."""
+        from IPython.display import display
+
+        self._displayed = True
+        display(self._bundle(self.static_html_now()), raw=True, display_id=self._display_id)
+
+    # --- browser side -----------------------------------------------------------------------
+    def _flush(self) -> None:
+        with self._send_lock:
+            batch = self.journal.take_batch()
+            if batch is not None:
+                n, items = batch
+                self._post({"kind": "batch", "n": n, "items": items, "now": time.time()})
+
+    def _post(self, content: dict[str, Any]) -> None:
+        self.send(content)
+
+    def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("kind")
+        try:
+            handler = _HANDLERS.get(str(kind))
+            if handler is None:
+                self._post({"kind": "error", "text": f"unknown request {kind!r}"})
+            else:
+                handler(self, content)
+        except Exception as exc:  # report in the view; never raise into the kernel's dispatcher
+            _log.exception("rlm view: handling %r failed", kind)
+            self._post({"kind": "error", "text": f"{type(exc).__name__}: {exc}"})
+
+    def _hello(self, _content: dict[str, Any]) -> None:
+        with self._send_lock:
+            n, items = self.journal.snapshot()
+            self._post({"kind": "reset", "n": n, "items": items, "now": time.time(),
+                        "finished": self._finished,
+                        "log_path": str(self.log_path) if self.log_path else None,
+                        "exported": str(self.exported) if self.exported else None})
+
+    def _control(self, content: dict[str, Any]) -> None:
+        if self._finished:
+            return
+        action = content.get("action")
+        if action == "pause":
+            self.steering.pause()
+        elif action == "resume":
+            self.steering.resume()
+        elif action == "step":
+            self.steering.step()
+        elif action == "stop":
+            self.steering.stop()
+        else:
+            raise ValueError(f"unknown control {action!r}")
+
+    def _edit(self, content: dict[str, Any]) -> None:
+        pending = self.steering.pending
+        code = str(content.get("code", ""))
+        if self._finished or pending is None:
+            self._post({"kind": "error", "text": "There is no pending cell to edit right now."})
+            return
+        self.steering.edit(code)
+        self.journal.add_local({"type": "edit_queued", "run_id": pending.run_id, "step": pending.step,
+                                "index": pending.index, "code": code})
+        self._flusher.poke()
+
+    def _note(self, content: dict[str, Any]) -> None:
+        text = str(content.get("text", "")).strip()
+        if not text or self._finished:
+            return
+        self.steering.note(text)
+        self.journal.add_local({"type": "note_queued", "run_id": self._root_run_id, "text": text})
+        self._flusher.poke()
+
+    def _fetch(self, content: dict[str, Any]) -> None:
+        what = str(content.get("what"))
+        value = self.journal.fetch(what, content)
+        self._post({"kind": "fetched", "req": content.get("req"), "what": what, "value": value})
+
+    def _export(self, _content: dict[str, Any]) -> None:
+        from ..export.notebook import export_run  # the export room; imported only when asked
+
+        log_path = self.log_path or self._guess_log_path()
+        if log_path is None or not log_path.exists():
+            self._post({"kind": "error", "text": "The run log is not written yet; try again in a moment."})
+            return
+        target = log_path.with_suffix(".ipynb")
+        written = Path(export_run(log_path, target))
+        self.exported = written
+        self._post({"kind": "exported", "path": str(written)})
+
+    def _guess_log_path(self) -> Path | None:
+        if self._root_run_id is None:
+            return None
+        return self.options.resolved_runs_dir() / f"{self._root_run_id}.jsonl"
+
+    def close(self) -> None:
+        flusher = getattr(self, "_flusher", None)  # close() also runs from __del__ of a half-made view
+        if flusher is not None:
+            flusher.close()
+        super().close()
+
+
+_HANDLERS = {
+    "hello": RunView._hello,
+    "control": RunView._control,
+    "edit": RunView._edit,
+    "note": RunView._note,
+    "fetch": RunView._fetch,
+    "export": RunView._export,
+}

@@ -1,0 +1,144 @@
+"""The run tree without a live kernel: the static HTML renderer, and what a headless run (nbclient)
+leaves in the saved notebook for nbconvert, GitHub and JupyterLab without a kernel."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from rlm_kernel.engine import events as ev
+from rlm_kernel.engine.record import RunLog
+from rlm_kernel.kernel.testing import jupyter_sandbox
+from rlm_kernel.widget import render_static_html
+from rlm_kernel.widget.view import WIDGET_MIME, RunView
+
+_seq = iter(range(1, 1_000_000))
+
+
+def e(type_: str, run_id: str = "root", **fields: Any) -> dict[str, Any]:
+    return {"v": 1, "seq": next(_seq), "t": time.time(), "run_id": run_id, "type": type_, **fields}
+
+
+def tree_events() -> list[dict[str, Any]]:
+    return [
+        e(ev.RUN_STARTED, question="Count <widgets> & gadgets", model="m-root", sub_model="m-sub",
+          options={"max_iterations": 5}, depth=0, parent_run_id=None),
+        e(ev.TURN_STARTED, step=1),
+        e(ev.TURN_FINISHED, step=1, text="Plan:\n\n```repl\nprint('<b>hi</b>')\n```", usage={"input_tokens": 100,
+          "output_tokens": 20, "cache_read_tokens": 50}, latency=1.0),
+        e(ev.CELL_STARTED, step=1, index=1, code="print('<b>edited</b>')", edited=True,
+          original_code="print('<b>hi</b>')"),
+        e(ev.SUBCALL_STARTED, step=1, id="s1", kind="llm", model="m-sub", prompt="Summarise: " + "x" * 1000),
+        e(ev.SUBCALL_FINISHED, step=1, id="s1", kind="llm", model="m-sub", response="a summary",
+          usage={"input_tokens": 300, "output_tokens": 7}, latency=0.4, error=None),
+        e(ev.SUBCALL_STARTED, step=1, id="s2", kind="rlm", model="m-root", prompt="Go deeper", child_run_id="kid"),
+        e(ev.RUN_STARTED, run_id="kid", question="Go deeper", depth=1, parent_run_id="root", parent_step=1,
+          parent_subcall_id="s2"),
+        e(ev.TURN_STARTED, run_id="kid", step=1),
+        e(ev.TURN_FINISHED, run_id="kid", step=1, text="FINAL(deep result)", usage={"input_tokens": 10,
+          "output_tokens": 2}),
+        e(ev.RUN_FINISHED, run_id="kid", status="done", answer="deep result"),
+        e(ev.SUBCALL_FINISHED, step=1, id="s2", kind="rlm", model="m-root", response="deep result", usage={},
+          latency=2.0, error=None, child_run_id="kid"),
+        e(ev.CELL_FINISHED, step=1, index=1, code="print('<b>edited</b>')", error=None, duration=0.1,
+          outputs=[{"output_type": "stream", "name": "stdout", "text": "<b>edited</b>\n"},
+                   {"output_type": "display_data", "data": {"text/html": "<script>alert(1)</script>",
+                                                            "text/plain": "<IPython.core.display.HTML object>"}},
+                   {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+                    "traceback": ["\x1b[31mZeroDivisionError\x1b[0m: division by zero"]}]),
+        e(ev.NOTE, step=1, text="Check chapter 3"),
+        e(ev.RUN_FINISHED, status="done", answer="There are **3** widgets.", reason=None,
+          usage={"m-root": {"input_tokens": 110, "output_tokens": 22, "cache_read_tokens": 50},
+                 "m-sub": {"input_tokens": 300, "output_tokens": 7}}, cost=0.0123, elapsed=4.2, steps=1,
+          subcalls=2),
+    ]
+
+
+def test_static_tree_shows_steps_cells_subcalls_child_and_answer():
+    html = render_static_html(tree_events())
+    assert html.count('data-testid="rlm-step-node"') == 2  # root step 1 and the child's step 1
+    assert html.count('data-testid="rlm-subcall"') == 2
+    assert 'data-testid="rlm-answer"' in html and "There are **3** widgets." in html
+    assert "edited by a person" in html
+    assert "Count &lt;widgets&gt; &amp; gadgets" in html
+    assert "deep result" in html and "Child run" in html
+    assert "Note to the model:</b> Check chapter 3" in html
+    assert "tokens 410 in / 29 out / 50 cached" in html and "$0.0123" in html and "4.2 s" in html
+
+
+def test_static_tree_escapes_everything_the_model_made():
+    html = render_static_html(tree_events())
+    assert "<script>" not in html and "alert(1)" not in html  # model HTML is never embedded
+    assert "&lt;b&gt;edited&lt;/b&gt;" in html and "<b>edited</b>" not in html
+    assert "\x1b[" not in html and "ZeroDivisionError: division by zero" in html
+
+
+def test_a_run_that_restarts_a_step_after_resume_shows_the_new_attempt_only():
+    events = [
+        *tree_events()[:4],
+        e(ev.RUN_RESUMED, from_step=0, rebuilt=True),
+        e(ev.TURN_STARTED, step=1),
+        e(ev.TURN_FINISHED, step=1, text="Second attempt", usage={}),
+        e(ev.RUN_FINISHED, status="done", answer="ok"),
+    ]
+    html = render_static_html(events)
+    assert "Second attempt" in html and "Plan:" not in html and "edited by a person" not in html
+
+
+def test_from_log_of_a_crashed_run_is_finished_and_says_so(tmp_path: Path):
+    log = tmp_path / "r.jsonl"
+    log.write_text("\n".join(__import__("json").dumps(x) for x in tree_events()[:5]) + "\n")
+    view = RunView.from_log(RunLog.read(log))
+    assert view.static_html and "Count &lt;widgets&gt;" in view.static_html
+    _, items = view.journal.snapshot()
+    assert items[-1] == {"type": "state", "run_id": "root", "state": "crashed", "reason": None}
+    assert view.header["max_iterations"] == 5
+
+
+def test_a_thousand_subcalls_keep_the_static_tree_small():
+    events = tree_events()[:4]
+    for i in range(1000):
+        events.append(e(ev.SUBCALL_STARTED, step=1, id=f"q{i}", kind="llm", model="m-sub", prompt=f"prompt {i} " * 100))
+        events.append(e(ev.SUBCALL_FINISHED, step=1, id=f"q{i}", kind="llm", model="m-sub", response="r" * 5000,
+                        usage={}, latency=0.1, error=None))
+    html = render_static_html(events)
+    assert html.count('data-testid="rlm-subcall"') == 25
+    assert "975 more llm_query calls" in html and "prompt 999" in html
+    assert len(html) < 100_000
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path):
+    with jupyter_sandbox(tmp_path / "jupyter") as work:
+        yield work
+
+
+def test_headless_run_leaves_the_finished_tree_in_the_saved_notebook(sandbox: Path, tmp_path: Path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("context = 'The widget count is 12. ' * 50"),
+        nbformat.v4.new_code_cell("%%rlm --model demo\nWhat is the widget count?"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "rlm", "display_name": "RLM (Python 3)", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="rlm", resources={"metadata": {"path": str(sandbox)}}).execute()
+    outputs = nb.cells[1].outputs
+    shown = next(o for o in outputs if o["output_type"] == "display_data" and WIDGET_MIME in o["data"])
+    html = shown["data"]["text/html"]
+    assert 'data-testid="rlm-answer"' in html, "the display was not updated with the finished tree"
+    assert 'data-testid="rlm-step-node"' in html and "data-testid=\"rlm-status\">done<" in html
+    # nbclient stored the widget state too; it carries the same tree for JupyterLab without a kernel
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    model = state[shown["data"][WIDGET_MIME]["model_id"]]["state"]
+    assert 'data-testid="rlm-answer"' in model["static_html"]
+    # nbconvert (nbviewer) shows it: the widget's state or the HTML fallback carries the answer
+    HTMLExporter = pytest.importorskip("nbconvert").HTMLExporter
+
+    exported, _ = HTMLExporter().from_notebook_node(nb)
+    assert "rlm-answer" in exported
+    nb.metadata.pop("widgets")
+    exported, _ = HTMLExporter().from_notebook_node(nb)
+    assert 'data-testid="rlm-answer"' in exported
