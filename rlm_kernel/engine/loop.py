@@ -27,6 +27,7 @@ async def run_loop(run: Run) -> RLMResult:
                 feedback.append(await run.run_cell(index, code))
                 if run.answer["ready"]:
                     return finish(run, "done", source="code")
+                run.budget.check()
             final = find_final(reply)
             if final is not None:
                 try:
@@ -36,11 +37,12 @@ async def run_loop(run: Run) -> RLMResult:
                     feedback.append(f"Error: {exc}")
             run.budget.check()
             feed(run, "\n\n".join(feedback) if feedback else prompts.NUDGE)
-        run.messages.append({"role": "user", "content": prompts.FORCE_FINAL})
+        run.messages[-1]["content"] += "\n\n" + prompts.FORCE_FINAL
         run.step += 1
-        reply = (await run.root_turn()).text
-        final = find_final(reply)
-        answer = final.value if final and final.kind == "text" else run.best_partial()
+        final = find_final((await run.root_turn()).text)
+        answer = final.value if final and final.kind == "text" else None
+        if final and final.kind == "var" and final.value in run.executor.namespace:
+            answer = run.resolve_var(final.value)
         return finish(run, "budget", answer=answer, source="forced",
                       reason=f"max_iterations ({run.options.max_iterations}) reached")
     except BudgetExceeded as exc:
