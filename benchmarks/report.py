@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rlm_kernel.engine.options import RLMOptions
+
 MB = 1024 * 1024
 
 
@@ -70,7 +72,8 @@ def markdown(results: dict[str, Any]) -> str:
                   "Batch time is measured inside the REPL around the `llm_query_batched` call; the server span is "
                   "from the first sub-call's arrival to the last one's reply. One sub-call takes "
                   f"{st['sub_latency']} s, so a batch sent all at once needs {st['sub_latency']} s. *default* is each "
-                  "system's own concurrency limit: 16 for rlm-kernel (`concurrency` option), 16 for rlms "
+                  f"system's own concurrency limit: {RLMOptions().concurrency} for rlm-kernel (`concurrency` option), "
+                  "16 for rlms "
                   "(`LMHandler.batch_max_concurrent`, not settable through `RLM(...)`), 8 for dspy.RLM (a fixed "
                   "thread pool in `llm_query_batched`).", "",
                   "| system (concurrency) | call | batch time (s) | server span (s) | run wall (s) | correct |",
