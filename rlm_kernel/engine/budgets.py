@@ -50,10 +50,7 @@ class Budget:
     # --- derived ----------------------------------------------------------------------------
     @property
     def total_usage(self) -> Usage:
-        total = Usage()
-        for u in list(self.usage.values()):
-            total.add(u)
-        return total
+        return Usage.sum(self.usage.values())
 
     def cost(self) -> float | None:
         """Dollars over models with a known price; None when no model used has a price."""

@@ -53,10 +53,7 @@ class RLMResult:
 
     @property
     def total_usage(self) -> Usage:
-        total = Usage()
-        for u in self.usage.values():
-            total.add(u)
-        return total
+        return Usage.sum(self.usage.values())
 
     def export(self, path: str | Path) -> Path:
         """Write the run as a replayable notebook (the export room reads only the log)."""

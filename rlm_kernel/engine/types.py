@@ -5,7 +5,7 @@ Nothing here imports Jupyter; the kernel and the headless runner each supply an 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +31,14 @@ class Usage:
         self.cache_read_tokens += other.cache_read_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.calls += other.calls
+
+    @classmethod
+    def sum(cls, usages: Iterable[Usage]) -> Usage:
+        """One Usage adding up many (e.g. the per-model usages of a run)."""
+        total = cls()
+        for u in list(usages):
+            total.add(u)
+        return total
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

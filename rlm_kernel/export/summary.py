@@ -39,10 +39,7 @@ class RunSummary:
 
     @property
     def total(self) -> Usage:
-        total = Usage()
-        for u in self.usage.values():
-            total.add(u)
-        return total
+        return Usage.sum(self.usage.values())
 
     def status_text(self) -> str:
         reason = f": {self.reason}" if self.reason else ""
