@@ -330,3 +330,20 @@ def test_demo_model_answers_offline(tmp_path):
     assert "old oak tree" in result.answer
     assert result.subcalls >= 2
     assert "demo" in result.summary()
+
+
+def test_identical_subcalls_are_answered_once(srv, tmp_path):
+    code = ("```repl\na = llm_query('same question')\nb = llm_query_batched(['same question', 'other', 'other'])\n"
+            "print(a, b)\n```")
+    result = ask(srv, tmp_path, [code, "FINAL_VAR(b)"], sub=lambda r: "answer to " + r.last_user_text())
+    assert eval(result.answer) == ["answer to same question", "answer to other", "answer to other"]
+    sub_requests = [r for r in srv.requests if r.model != ROOT]
+    assert sorted(r.last_user_text() for r in sub_requests) == ["other", "same question"]
+    finished = [e for e in result.run.events if e["type"] == ev.SUBCALL_FINISHED]
+    assert sum(e["cached"] for e in finished) == 2 and len(finished) == 4
+
+
+def test_memoize_off_sends_every_subcall(srv, tmp_path):
+    code = "```repl\nb = llm_query_batched(['x', 'x', 'x'])\n```"
+    ask(srv, tmp_path, [code, "FINAL_VAR(b)"], sub="y", memoize=False)
+    assert len([r for r in srv.requests if r.model != ROOT]) == 3

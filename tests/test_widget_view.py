@@ -433,3 +433,13 @@ def test_a_resumed_run_continues_in_a_view_preloaded_from_its_log(srv, tmp_path)
     assert types.index("run_resumed") > types.index(ev.RUN_FINISHED)
     assert not any(i["type"] == ev.STATE and i.get("state") in ("crashed", "failed") for i in items)
     assert "resumed fine" in view.static_html and 'data-testid="rlm-status">done<' in view.static_html
+
+
+def test_memoised_subcalls_are_marked_for_the_tree():
+    from rlm_kernel.widget.compact import wire_item
+
+    base = {"v": 1, "seq": 1, "t": 0.0, "run_id": "r", "type": ev.SUBCALL_FINISHED, "step": 1, "id": "s",
+            "kind": "llm", "model": "m", "response": "same answer", "usage": {}, "latency": 0.0, "error": None,
+            "child_run_id": None}
+    assert wire_item({**base, "cached": True})["cached"] is True
+    assert "cached" not in wire_item(base)

@@ -476,6 +476,7 @@ class Store {
         }
         Object.assign(sub, { done: true, response: it.response, responseChars: it.response_chars, usage: it.usage,
                              latency: it.latency, error: it.error || null, child: it.child_run_id || sub.child,
+                             cached: Boolean(it.cached),
                              model: it.model || sub.model });
         this.subDone++;
         if (it.kind !== "rlm") usageAdd(this.tot, it.usage);
@@ -1093,6 +1094,7 @@ class View {
       state,
       sub.latency != null ? h("span", { class: "rlm-hint" }, secs(sub.latency)) : null,
       tok ? h("span", { class: "rlm-hint" }, tok) : null,
+      sub.cached ? h("span", { class: "rlm-hint", title: "answered by an identical earlier sub-call" }, "memo") : null,
       h("span", { class: "rlm-preview" }, (sub.prompt || "").replace(/\s+/g, " ").slice(0, 140)),
     );
     v.root.classList.toggle("rlm-open", open);

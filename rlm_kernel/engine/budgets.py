@@ -9,6 +9,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import pricing
 from .options import RLMOptions
@@ -31,6 +32,8 @@ class Budget:
     subcalls: int = 0
     usage: dict[str, Usage] = field(default_factory=lambda: defaultdict(Usage))
     tripped: BudgetExceeded | None = None
+    #: Sub-call answers shared by the whole run tree, keyed by (model, prompt); see Run._ask_sub.
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- accounting --------------------------------------------------------------------------

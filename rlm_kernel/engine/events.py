@@ -16,7 +16,8 @@ cell_started    step, index, code, edited (bool), original_code (when edited)
 cell_finished   step, index, code, outputs (nbformat dicts), error, duration, timed_out,
                 execution_count, feedback (the text the model will see for this cell)
 subcall_started step, id, kind ("llm"|"rlm"), model, prompt, batch (id or None)
-subcall_finished step, id, kind, model, response, usage, latency, error, child_run_id
+subcall_finished step, id, kind, model, response, usage, latency, error, child_run_id,
+                cached (answered from an identical earlier sub-call, no tokens spent)
 feedback        step, text                       (the user message for the next turn)
 note            step, text                       (a person's note for the next turn)
 state           state (running|pausing|paused|stopping|stopped|done|failed), step

@@ -44,6 +44,8 @@ class RLMOptions:
     output_limit: int = 20_000
     #: Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds of latency).
     concurrency: int = 32
+    #: Answer an identical sub-call (same model and prompt) once per run tree.
+    memoize: bool = True
     #: Characters of the context shown to the root model as a head/tail preview (0: none).
     preview_chars: int = 2000
     #: Per-response output limit sent to the model.

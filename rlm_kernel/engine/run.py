@@ -231,7 +231,7 @@ class Run:
         model = model or self.sub_model
         sid = uuid.uuid4().hex[:10]
         self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind=kind, model=model, prompt=prompt, batch=batch)
-        t0, usage, error, response = time.perf_counter(), Usage(), None, ""
+        t0, usage, error, response, cached = time.perf_counter(), Usage(), None, "", False
         try:
             if not reserved:
                 self.budget.take_subcall()
@@ -241,11 +241,7 @@ class Run:
             if refusal:
                 error, response = "context_window", refusal
             else:
-                c = await self.clients.sub.complete(
-                    model=model, system="", messages=[{"role": "user", "content": prompt}],
-                    max_output_tokens=self.options.max_output_tokens, cache=False)
-                usage, response = c.usage, c.text
-                self.charge(model, usage)
+                response, usage, cached = await self._ask_sub(model, prompt)
         except ModelError as exc:
             error, response = str(exc), f"Error: {exc}"
         except BudgetExceeded as exc:
@@ -254,10 +250,33 @@ class Run:
         finally:
             self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind=kind, model=model, response=response,
                       usage=usage.to_dict(), latency=round(time.perf_counter() - t0, 4), error=error,
-                      child_run_id=None)
+                      child_run_id=None, cached=cached)
         if error and batch is None and error != "context_window":
             raise ModelError(error)
         return response
+
+    async def _ask_sub(self, model: str, prompt: str) -> tuple[str, Usage, bool]:
+        """One sub-model request. With `memoize`, an identical (model, prompt) asked anywhere in the run
+        tree, earlier or at the same time, is answered once: (response, usage, answered from memo)."""
+        memo = self.budget.memo
+        key = (model, prompt)
+        if self.options.memoize and key in memo:
+            return await asyncio.shield(memo[key]), Usage(), True
+        shared: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if self.options.memoize:
+            memo[key] = shared
+        try:
+            c = await self.clients.sub.complete(
+                model=model, system="", messages=[{"role": "user", "content": prompt}],
+                max_output_tokens=self.options.max_output_tokens, cache=False)
+        except BaseException as exc:
+            memo.pop(key, None)  # a failure is not remembered: the next ask tries again
+            shared.set_exception(exc if isinstance(exc, Exception) else ModelError("sub-call cancelled"))
+            shared.exception()  # retrieved: waiters get it, nobody else needs to
+            raise
+        shared.set_result(c.text)
+        self.charge(model, c.usage)
+        return c.text, c.usage, False
 
     async def batch(self, prompts: list[str], model: str | None) -> list[str]:
         self.budget.take_subcall(len(prompts))

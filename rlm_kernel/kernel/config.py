@@ -37,6 +37,7 @@ OPTION_TYPES: dict[str, type] = {
     "output_limit": int,
     "concurrency": int,
     "preview_chars": int,
+    "memoize": bool,
     "max_output_tokens": int,
     "max_retries": int,
     "request_timeout": float,
@@ -110,6 +111,7 @@ class RLMSettings(Configurable):
     concurrency = Int(None, allow_none=True, help="Concurrent sub-calls in llm_query_batched.").tag(config=True)
     preview_chars = Int(None, allow_none=True, help="Characters of context preview the root model sees.").tag(
         config=True)
+    memoize = Bool(None, allow_none=True, help="Answer identical sub-calls once per run.").tag(config=True)
     max_output_tokens = Int(None, allow_none=True, help="Output tokens per model response.").tag(config=True)
     max_retries = Int(None, allow_none=True, help="Retries left to the model SDK.").tag(config=True)
     request_timeout = Float(None, allow_none=True, help="Seconds per model request.").tag(config=True)

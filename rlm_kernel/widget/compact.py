@@ -182,7 +182,8 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
                 "prompt": prompt[:PROMPT_PREVIEW], "prompt_chars": len(prompt)}
     if t == ev.SUBCALL_FINISHED:
         response = _text(event.get("response"))
-        item = {**base, **_pick(event, "step", "id", "kind", "model", "usage", "latency", "child_run_id"),
+        item = {**base, **_pick(event, "step", "id", "kind", "model", "usage", "latency", "child_run_id",
+                                 "cached"),
                 "response": response[:RESPONSE_PREVIEW], "response_chars": len(response)}
         if event.get("error"):
             item["error"] = _text(event.get("error"))[:RESPONSE_PREVIEW]
