@@ -56,14 +56,17 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     for fn in subscribers:
         bus.subscribe(fn)
     steering.on_state = lambda state: run.emit(ev.STATE, state=state, step=run.step)
+    snapshot = None
     try:
         run.start(bind_name)
-        save_context(context, run.log_path)
+        snapshot = save_context(context, run.log_path)
         return await run_loop(run)
     finally:
         run.unbind()
         steering.on_state = None
         writer.close()
+        if snapshot is not None:  # the record is complete when the run returns (export reads it)
+            await asyncio.shield(asyncio.to_thread(snapshot.join))
 
 
 async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None, steering: Steering | None = None,
