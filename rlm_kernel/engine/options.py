@@ -48,8 +48,9 @@ class RLMOptions:
     memoize: bool = True
     #: Characters of the context shown to the root model as a head/tail preview (0: none).
     preview_chars: int = 2000
-    #: Per-response output limit sent to the model.
-    max_output_tokens: int = 8192
+    #: Per-response output limit sent to the model; current models think adaptively and their thinking
+    #: counts toward it, so it is generous (it bounds, it does not bill).
+    max_output_tokens: int = 16_000
     #: Retries left to the SDK (it backs off and honours retry-after).
     max_retries: int = 4
     #: Per-request timeout in seconds handed to the SDK.
