@@ -95,3 +95,17 @@ def test_rlm_cells_run_as_coroutines_even_with_autoawait_off(demo: tuple[KernelS
         assert "Lisbon" in kernel.run("print(_.answer)").text
     finally:
         kernel.run("%autoawait on")
+
+
+def test_an_empty_rlm_cell_as_the_first_error_still_gets_a_reply(tmp_path: Path) -> None:
+    """ipykernel resets its last traceback only for non-coroutine cells; a fresh kernel whose first
+    error was a UsageError in a %%rlm cell used to send no reply at all (the cell hung)."""
+    with jupyter_sandbox(tmp_path) as work:
+        kernel = KernelSession(work)
+        try:
+            cell = kernel.run("%%rlm --model demo\n", timeout=30)
+            assert cell.status == "error"
+            assert "cell body is empty" in cell.text
+            assert kernel.run("1 + 1").status == "ok"
+        finally:
+            kernel.shutdown()

@@ -42,6 +42,10 @@ class RLMKernel(IPythonKernel, RLMSettings):
         comm messages are served while the model is awaited, so it gets autoawait even if a
         person turned it off for ordinary cells."""
         shell = self.shell
+        # ipykernel resets these in shell.run_cell only; coroutine cells (every %%rlm cell) skip it, so
+        # a UsageError there read a stale or missing traceback and, in a fresh kernel, got no reply.
+        shell._last_traceback = None
+        shell._last_traceback_during_displayhook = False
         forced = not shell.autoawait and transform.is_rlm_cell(code)
         if forced:
             shell.autoawait = True
