@@ -13,6 +13,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from rlm_kernel.engine import events as ev
 from rlm_kernel.engine.api import aresume, arun
 from rlm_kernel.engine.executor import HeadlessExecutor
@@ -196,3 +198,13 @@ def test_killed_process_loses_no_finished_step_and_resume_continues(tmp_path):
     assert result.status == "done" and result.answer == "alpha-beta"
     assert len(sent) == 5  # first question, two turns with their feedback
     assert RunLog.read(log_path).status == "done"
+
+
+@pytest.mark.parametrize("context", ["line one\r\nline two\r", "lone \udc80 surrogate", (1, "tuple"),
+                                     {"k": [1, 2.5, None]}, b"\x00\xff"])
+def test_context_snapshot_gives_back_an_equal_object(tmp_path, context):
+    from rlm_kernel.engine.snapshot import load_context, save_context
+
+    log = tmp_path / "run.jsonl"
+    save_context(context, log).join()
+    assert load_context(log) == context

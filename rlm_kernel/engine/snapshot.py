@@ -47,28 +47,39 @@ def _json_exact(obj: Any) -> bool:
     return True
 
 
-def _write(obj: Any, stem: Path) -> Path:
-    """Stream the object to disk: a 100 MB string must not be copied whole to be encoded."""
+def _suffix(obj: Any) -> str:
+    """The plainest file format that gives back an equal object; pickle last."""
     if isinstance(obj, str):
-        path = stem.with_name(stem.name + ".txt")
-    elif isinstance(obj, bytes | bytearray):
-        path = stem.with_name(stem.name + ".bin")
-    elif _json_exact(obj):
-        path = stem.with_name(stem.name + ".json")
-    else:
-        path = stem.with_name(stem.name + ".pkl")
+        return ".txt"
+    if isinstance(obj, bytes | bytearray):
+        return ".bin"
+    return ".json" if _json_exact(obj) else ".pkl"
+
+
+def write_context(obj: Any, stem: Path) -> Path:
+    """Write `obj` to `<stem>.<txt|bin|json|pkl>` and return the path. Streamed: a 100 MB string is
+    encoded in slices, never copied whole. Also what export uses for its sidecar files."""
+    suffix = _suffix(obj)
+    path = stem.with_name(stem.name + suffix)
     tmp = path.with_name(path.name + ".partial")
-    if path.suffix == ".txt":
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            for i in range(0, len(obj), _SLICE):
-                fh.write(obj[i:i + _SLICE])
-    elif path.suffix == ".bin":
-        with open(tmp, "wb") as fh:
-            fh.write(memoryview(obj))
-    elif path.suffix == ".json":
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, ensure_ascii=False)
-    else:
+    try:
+        if suffix == ".txt":
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                for i in range(0, len(obj), _SLICE):
+                    fh.write(obj[i:i + _SLICE])
+        elif suffix == ".bin":
+            with open(tmp, "wb") as fh:
+                fh.write(memoryview(obj))
+        elif suffix == ".json":
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(obj, fh, ensure_ascii=False)
+        else:
+            with open(tmp, "wb") as fh:
+                pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    except UnicodeEncodeError:  # a str with lone surrogates: only pickle keeps it
+        tmp.unlink(missing_ok=True)
+        path = stem.with_name(stem.name + ".pkl")
+        tmp = path.with_name(path.name + ".partial")
         with open(tmp, "wb") as fh:
             pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)  # readers never see half a file
@@ -81,7 +92,7 @@ def save_context(obj: Any, log_path: str | Path) -> threading.Thread:
 
     def work() -> None:
         try:
-            _write(obj, stem)
+            write_context(obj, stem)
         except Exception as exc:  # an unpicklable context must not break the run
             warnings.warn(f"rlm: could not save the context snapshot: {exc}", stacklevel=1)
 
@@ -95,10 +106,15 @@ def load_context(log_path: str | Path) -> Any:
     p = context_snapshot_path(log_path)
     if p is None:
         raise FileNotFoundError(f"no context snapshot next to {log_path} (looked for {_stem(Path(log_path))}.*)")
+    return read_context(p)
+
+
+def read_context(p: Path) -> Any:
+    """Read a file written by write_context (pickle only from our own files)."""
     if p.suffix == ".txt":
-        return p.read_text(encoding="utf-8")
+        return p.read_bytes().decode("utf-8")  # not read_text: it would turn \r\n into \n
     if p.suffix == ".bin":
         return p.read_bytes()
     if p.suffix == ".json":
         return json.loads(p.read_text(encoding="utf-8"))
-    return pickle.loads(p.read_bytes())  # our own file, written by save_context
+    return pickle.loads(p.read_bytes())  # our own file, written by write_context

@@ -21,12 +21,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from .. import __version__
 from ..engine.parser import extract_code_blocks, strip_code_blocks
 from ..engine.record import RunLog
-from ..engine.snapshot import context_snapshot_path, load_context
+from ..engine.snapshot import context_snapshot_path
 from ..engine.text import outputs_to_text
 from . import markdown as md
 from .outputs import OutputCleaner, base64_payload, cut, is_binary
 from .redact import Redactor
-from .sidecar import ContextCell, context_cell, missing_context_cell
+from .sidecar import ContextCell, context_cell, context_cell_from_snapshot, missing_context_cell
 from .summary import RunSummary, summarize
 from .tree import BudgetHit, Cell, Note, Resumed, RunNode, Step, SubCall, build_tree
 
@@ -184,10 +184,10 @@ class _Builder:
         if snapshot is None:
             return missing_context_cell(f"no snapshot next to {self.log.path.name}")
         try:
-            value = load_context(self.log.path)
+            return context_cell_from_snapshot(snapshot, out_path=self.out, inline_chars=self.inline_chars,
+                                              alias=self.alias)
         except Exception as exc:  # a torn or unreadable snapshot from a crash
             return missing_context_cell(f"{snapshot.name} could not be read: {exc}")
-        return context_cell(value, out_path=self.out, inline_chars=self.inline_chars, alias=self.alias)
 
     # --- the run --------------------------------------------------------------------------------
     def run_body(self, node: RunNode, level: int) -> None:

@@ -7,13 +7,14 @@ the plainest format that gives back an equal object: text, raw bytes, JSON, and 
 from __future__ import annotations
 
 import ast
-import json
-import pickle
 import pprint
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..engine.snapshot import read_context, write_context
 
 
 class ContextPickleWarning(UserWarning):
@@ -41,16 +42,8 @@ def _literal(obj: Any, limit: int) -> str | None:
         return None
 
 
-def _json_exact(obj: Any) -> bytes | None:
-    """JSON bytes when JSON gives back an equal object (no tuples, int keys or NaN lost), else None."""
-    try:
-        data = json.dumps(obj, ensure_ascii=False, allow_nan=False)
-        return data.encode("utf-8") if json.loads(data) == obj and type(json.loads(data)) is type(obj) else None
-    except (TypeError, ValueError, RecursionError):
-        return None
-
-
 NAME = "context"  # the name generated code reads the input by
+HEADER = f"# The run's input, as `{NAME}` held it during the run."
 
 
 def _alias_line(alias: str | None) -> str:
@@ -60,46 +53,57 @@ def _alias_line(alias: str | None) -> str:
     return ""
 
 
+_LOADERS = {
+    ".txt": ("", 'Path({name!r}).read_bytes().decode("utf-8")'),
+    ".bin": ("", "Path({name!r}).read_bytes()"),
+    ".json": ("\nimport json", 'json.loads(Path({name!r}).read_text(encoding="utf-8"))'),
+    ".pkl": ("\nimport pickle", "pickle.loads(Path({name!r}).read_bytes())"),
+}
+
+
 def context_cell(obj: Any, *, out_path: Path, inline_chars: int, alias: str | None = None) -> ContextCell:
     """The cell source for `obj`, writing a sidecar next to `out_path` when it is too large to inline."""
-    header = f"# The run's input, as `{NAME}` held it during the run."
     literal = _literal(obj, inline_chars)
     if literal is not None:
-        return ContextCell(f"{header}\n{NAME} = {literal}{_alias_line(alias)}")
-    stem = out_path.with_name(out_path.stem + ".context")
-    if isinstance(obj, str):
-        try:
-            data, suffix = obj.encode("utf-8"), ".txt"
-            load = 'Path({name!r}).read_bytes().decode("utf-8")'
-        except UnicodeEncodeError:  # lone surrogates: only pickle keeps them
-            data, suffix, load = b"", "", ""
-    elif isinstance(obj, bytes | bytearray):
-        data, suffix, load = bytes(obj), ".bin", "Path({name!r}).read_bytes()"
-    else:
-        raw = _json_exact(obj)
-        data, suffix, load = (raw, ".json", 'json.loads(Path({name!r}).read_text(encoding="utf-8"))') \
-            if raw is not None else (b"", "", "")
-    note = None
-    imports = "from pathlib import Path"
-    if not suffix:
-        data, suffix = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), ".pkl"
-        load = "pickle.loads(Path({name!r}).read_bytes())"
-        imports += "\nimport pickle"
-        note = (f"The input is a `{type(obj).__module__}.{type(obj).__qualname__}`, which has no plain file "
-                "format, so it is saved with pickle. Loading a pickle can run code: run the next cell only "
-                "if you trust where this notebook and its files came from.")
-        warnings.warn(f"rlm export: the context ({type(obj).__name__}) was saved with pickle to "
-                      f"{stem.name}.pkl; only people who trust the file should open the notebook",
-                      ContextPickleWarning, stacklevel=3)
-    elif suffix == ".json":
-        imports += "\nimport json"
-    path = stem.with_name(stem.name + suffix)
+        return ContextCell(f"{HEADER}\n{NAME} = {literal}{_alias_line(alias)}")
+    return _sidecar_cell(write_context(obj, _sidecar_stem(out_path)), alias, type_name=_type_name(obj))
+
+
+def context_cell_from_snapshot(snapshot: Path, *, out_path: Path, inline_chars: int,
+                               alias: str | None = None) -> ContextCell:
+    """Like context_cell for a run's saved context, but a snapshot too big to inline is copied as it is
+    rather than loaded and written again (a 50 MB input costs one file copy)."""
+    if snapshot.stat().st_size <= 4 * inline_chars:  # a UTF-8 char is at most 4 bytes: maybe inlinable
+        return context_cell(read_context(snapshot), out_path=out_path, inline_chars=inline_chars, alias=alias)
+    path = _sidecar_stem(out_path).with_name(_sidecar_stem(out_path).name + snapshot.suffix)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
+    shutil.copyfile(snapshot, tmp)
     tmp.replace(path)
-    size = f"{len(data):,} bytes"
-    source = (f"{header}\n# It is large ({size}), so it lives in a file next to this notebook.\n{imports}\n\n"
-              f"{NAME} = {load.format(name=path.name)}{_alias_line(alias)}")
+    return _sidecar_cell(path, alias, type_name=None)
+
+
+def _sidecar_stem(out_path: Path) -> Path:
+    return out_path.with_name(out_path.stem + ".context")
+
+
+def _type_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _sidecar_cell(path: Path, alias: str | None, *, type_name: str | None) -> ContextCell:
+    """The cell that loads a sidecar file written by the engine's write_context."""
+    extra_import, load = _LOADERS[path.suffix]
+    note = None
+    if path.suffix == ".pkl":
+        what = f"The input is a `{type_name}`, which has" if type_name else "The input has"
+        note = (f"{what} no plain file format, so it is saved with pickle. "
+                "Loading a pickle can run code: run the next cell only if you trust where this notebook and "
+                "its files came from.")
+        warnings.warn(f"rlm export: the context was saved with pickle to {path.name}; only people who trust "
+                      "the file should open the notebook", ContextPickleWarning, stacklevel=3)
+    size = f"{path.stat().st_size:,} bytes"
+    source = (f"{HEADER}\n# It is large ({size}), so it lives in a file next to this notebook.\n"
+              f"from pathlib import Path{extra_import}\n\n{NAME} = {load.format(name=path.name)}{_alias_line(alias)}")
     return ContextCell(source, path, note)
 
 
