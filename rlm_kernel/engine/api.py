@@ -80,8 +80,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     started = log.started()
     if started is None:
         raise ValueError(f"{log.path} has no run_started event: it is not an RLM run log")
-    opts = RLMOptions().merged(**{k: v for k, v in started["options"].items() if k in RLMOptions.names()})
-    opts = opts.merged(**overrides)
+    opts = RLMOptions.from_recorded(started["options"]).merged(**overrides)
     if context is _MISSING:
         context = load_context(log.path)
     io = io or default_io()

@@ -77,6 +77,13 @@ class RLMOptions:
         data.update({k: v for k, v in overrides.items() if v is not None})
         return RLMOptions(**data)
 
+    @classmethod
+    def from_recorded(cls, recorded: dict[str, Any] | None) -> RLMOptions:
+        """The options a run log recorded (`run_started.options`); names this version does not know are
+        skipped, so older and newer logs still load."""
+        known = set(cls.names())
+        return cls().merged(**{k: v for k, v in (recorded or {}).items() if k in known})
+
     def public_dict(self) -> dict[str, Any]:
         """Options as recorded: never the key."""
         d = asdict(self)

@@ -72,8 +72,7 @@ def recorded_options(log: RunLog) -> RLMOptions:
     started = log.started()
     if started is None:
         raise ValueError(f"{log.path} has no run_started event: it is not an RLM run log")
-    recorded = {k: v for k, v in (started.get("options") or {}).items() if k in RLMOptions.names()}
-    return RLMOptions().merged(**recorded)
+    return RLMOptions.from_recorded(started.get("options"))
 
 
 def install_replay(target: Any, log_path: str | Path, *, live: bool = False) -> ReplaySession:
