@@ -208,3 +208,25 @@ def test_context_snapshot_gives_back_an_equal_object(tmp_path, context):
     log = tmp_path / "run.jsonl"
     save_context(context, log).join()
     assert load_context(log) == context
+
+
+def test_replay_repeats_how_a_failed_subcall_failed(tmp_path):
+    """A lone llm_query that failed raised into the code, a failed batch slot held an error string:
+    answering from the recording must do the same, or replayed cells take another path."""
+    from rlm_kernel import rlm
+    from rlm_kernel.engine.replay import RecordedAnswers
+    from rlm_kernel.engine.types import ModelError
+
+    code = ("```repl\nslots = llm_query_batched(['bad one', 'fine'])\n"
+            "try:\n    llm_query('bad two')\nexcept Exception as exc:\n    caught = type(exc).__name__\n```")
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=[code, "FINAL_VAR(caught)"], sub="ok")
+        srv.inject(400, times=2, match=lambda r: "bad" in r.last_user_text(), message="malformed")
+        result = rlm("q", context="c", provider="anthropic", base_url=srv.base_url, api_key="k",
+                     runs_dir=str(tmp_path), max_retries=0)
+    assert result.answer == "ModelError"
+    ns: dict = {}
+    RecordedAnswers.from_log(result.run).bind(ns)
+    assert ns["llm_query_batched"](["bad one", "fine"])[0].startswith("Error:")
+    with pytest.raises(ModelError, match="malformed"):
+        ns["llm_query"]("bad two")

@@ -17,7 +17,8 @@ cell_finished   step, index, code, outputs (nbformat dicts), error, duration, ti
                 execution_count, feedback (the text the model will see for this cell)
 subcall_started step, id, kind ("llm"|"rlm"), model, prompt, batch (id or None)
 subcall_finished step, id, kind, model, response, usage, latency, error, child_run_id,
-                cached (answered from an identical earlier sub-call, no tokens spent)
+                cached (answered from an identical earlier sub-call, no tokens spent),
+                raised (the failure was raised into the generated code, not returned)
 feedback        step, text                       (the user message for the next turn)
 note            step, text                       (a person's note for the next turn)
 state           state (running|pausing|paused|stopping|stopped|done|failed), step

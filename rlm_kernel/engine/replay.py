@@ -32,9 +32,9 @@ class RecordedAnswers:
             start = started.get(e["id"])
             if start is None:
                 continue
-            # A failed call that raised in the run raises again; a batch slot held an error string.
-            raised = e.get("error") if start.get("batch") is None and e.get("error") != "context_window" else None
-            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "", raised)
+            # A call that raised in the run raises again; a batch slot that held an error string returns it.
+            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "",
+                    e.get("error") if e.get("raised") else None)
         return rec
 
     def add(self, kind: str, prompt: str, response: str, error: str | None = None) -> None:

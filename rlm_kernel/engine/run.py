@@ -248,10 +248,13 @@ class Run:
             error = str(exc)
             raise
         finally:
+            # A lone call raises its failure into the generated code; a batch slot and a refusal for
+            # length return their message as the answer instead. Replay repeats whichever happened.
+            raised = error is not None and batch is None and error != "context_window"
             self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind=kind, model=model, response=response,
                       usage=usage.to_dict(), latency=round(time.perf_counter() - t0, 4), error=error,
-                      child_run_id=None, cached=cached)
-        if error and batch is None and error != "context_window":
+                      child_run_id=None, cached=cached, raised=raised)
+        if raised:
             raise ModelError(error)
         return response
 
@@ -325,7 +328,8 @@ class Run:
         response = outcome.answer if outcome else ""
         self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind="rlm", model=self.model, response=response,
                   usage={}, latency=round(time.perf_counter() - t0, 4),
-                  error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id)
+                  error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id,
+                  raised=err is not None)
         if err is not None:
             raise err
         return response
