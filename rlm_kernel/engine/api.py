@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from .context import check_context
 from .events import EventBus
 from .executor import HeadlessExecutor
 from .loop import run_loop
-from .modelio import ModelIO, default_io
+from .modelio import ModelIO, default_io, run_on_new_thread
 from .options import RLMOptions
 from .outcome import RLMResult
 from .record import RunLog, RunLogWriter
@@ -151,24 +150,10 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
 
     try:
         asyncio.get_running_loop()
-        in_loop = True
     except RuntimeError:
-        in_loop = False
-    if not in_loop:
-        return go()
-    # Called from inside a running loop (a notebook cell): run on a thread with its own loop.
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = go()
-        except BaseException as exc:
-            box["error"] = exc
-
-    t = threading.Thread(target=work, name="rlm-run", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+        in_loop = False  # not calling go() here: its errors would show "during handling of RuntimeError"
+    else:
+        in_loop = True
+    # Inside a running loop (a notebook cell), the run needs a thread and a loop of its own.
+    return run_on_new_thread(go, "rlm-run") if in_loop else go()
 

@@ -61,9 +61,6 @@ class Budget:
         known = [c for c in costs if c is not None]
         return sum(known) if known else None
 
-    def cost_is_partial(self) -> bool:
-        return any(pricing.cost(m, u, self.options.prices) is None for m, u in list(self.usage.items()))
-
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 

@@ -31,6 +31,7 @@ run_finished    status (done|stopped|failed|budget), answer, answer_source, reas
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ EPHEMERAL = frozenset({TURN_DELTA})
 
 SCHEMA_VERSION = 1
 
+log = logging.getLogger(__name__)
+
 Event = dict[str, Any]
 Subscriber = Callable[[Event], None]
 
@@ -70,7 +73,6 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
         self._seq = itertools.count(1)
         self._lock = threading.RLock()
-        self.errors: list[BaseException] = []
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         with self._lock:
@@ -91,6 +93,6 @@ class EventBus:
             for fn in subscribers:
                 try:
                     fn(event)
-                except Exception as exc:  # a broken view must not break the run
-                    self.errors.append(exc)
+                except Exception:  # a broken view must not break the run, but must not vanish either
+                    log.exception("rlm: an event subscriber failed on %s", type_)
         return event

@@ -69,6 +69,22 @@ class ModelIO:
             return self._clients[key]
 
 
+def run_on_new_thread(fn: Callable[[], T], name: str) -> T:
+    """Run `fn` on a fresh daemon thread and return (or raise) what it did. For work that needs an event
+    loop of its own (asyncio.run) while the calling thread is blocked in generated code or already
+    inside a loop. Daemon, so an interrupted caller never waits on it at exit."""
+    result: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            result.set_result(fn())
+        except BaseException as exc:
+            result.set_exception(exc)
+
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return result.result()
+
+
 _default: ModelIO | None = None
 
 

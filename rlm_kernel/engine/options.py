@@ -10,7 +10,6 @@ from typing import Any
 
 DEFAULT_ROOT_MODEL = "claude-sonnet-5-5"
 DEFAULT_SUB_MODEL = "claude-haiku-5-5"
-DEMO_MODEL = "demo"
 
 
 def default_runs_dir() -> Path:

@@ -20,7 +20,7 @@ from .clientset import ClientSet
 from .context import context_summary, describe_context
 from .events import EventBus
 from .executor import HeadlessExecutor
-from .modelio import ModelIO
+from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
 from .steering import PendingCell, Steering
@@ -31,7 +31,6 @@ from .types import CellOutcome, Completion, Executor, ModelError, Usage
 CHARS_PER_TOKEN = 3.0
 #: Largest text kept per output in the run record; the rest is cut with a note.
 RECORD_OUTPUT_LIMIT = 1_000_000
-HELPER_NAMES = ("context", "llm_query", "llm_query_batched", "rlm_query", "FINAL", "FINAL_VAR", "answer")
 
 
 def new_id() -> str:
@@ -307,25 +306,20 @@ class Run:
                     parent=self, parent_subcall_id=sid)
         self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind="rlm", model=self.model, prompt=prompt,
                   batch=None, child_run_id=child.run_id)
-        t0, box = time.perf_counter(), {}
+        t0 = time.perf_counter()
 
-        def work() -> None:
+        def work() -> Any:
             from .loop import run_loop
 
-            try:
-                child.start()
-                box["result"] = asyncio.run(run_loop(child))
-            except BaseException as exc:
-                box["error"] = exc
+            child.start()
+            return asyncio.run(run_loop(child))
 
-        thread = threading.Thread(target=work, name=f"rlm-child-{child.run_id}", daemon=True)
-        thread.start()
-        thread.join()
+        try:
+            response, err = run_on_new_thread(work, f"rlm-child-{child.run_id}").answer, None
+        except BaseException as exc:
+            response, err = "", exc
         with self._lock:
             self.subcalls += 1
-        outcome = box.get("result")
-        err = box.get("error")
-        response = outcome.answer if outcome else ""
         self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind="rlm", model=self.model, response=response,
                   usage={}, latency=round(time.perf_counter() - t0, 4),
                   error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id,

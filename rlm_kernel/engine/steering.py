@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -156,8 +156,3 @@ class Steering:
         cb = self.on_state
         if cb is not None:
             cb(state)
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"paused": self._paused, "stop": self._stop, "notes": len(self._notes),
-                    "pending": None if self.pending is None else vars(self.pending).copy()}
