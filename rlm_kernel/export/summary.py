@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..engine import pricing
+from ..engine.runtree import RunNode
 from ..engine.types import Usage
 from .markdown import plural
-from .tree import RunNode
 
 SOURCES = {
     "FINAL": "answered with FINAL",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import events as ev
-from ..engine.record import RunLog
+from . import events as ev
+from .record import RunLog
 
 
 @dataclass
