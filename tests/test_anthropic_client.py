@@ -202,6 +202,12 @@ def test_rejected_key_says_which_variable(fake_anthropic: FakeAnthropic) -> None
     assert len(fake_anthropic.requests) == 1  # 401 is not retried
 
 
+def test_a_key_echoed_by_the_server_is_redacted(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.inject(400, message=f"bad request from {KEY} (Authorization: Bearer {KEY[::-1]})")
+    message = model_error(client_for(fake_anthropic))
+    assert message.count("[REDACTED]") == 2 and "Bearer [REDACTED]" in message
+
+
 def test_unknown_model_is_named(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.models = {MODEL}
     message = model_error(client_for(fake_anthropic), model="claude-sonnet-9-9")

@@ -139,6 +139,12 @@ def test_rejected_key(fake_openai: FakeOpenAI) -> None:
     assert "401" in message and "api_key" in message
 
 
+def test_a_key_echoed_by_the_server_is_redacted(fake_openai: FakeOpenAI) -> None:
+    fake_openai.inject(400, message=f"Incorrect API key provided: {KEY}.")
+    message = model_error(client_for(fake_openai, api_key=KEY))
+    assert "[REDACTED]" in message and "400" in message
+
+
 def test_placeholder_key_when_none_is_set(fake_openai: FakeOpenAI) -> None:
     assert ask(client_for(fake_openai)).text == "OK"  # conftest cleared OPENAI_API_KEY
 

@@ -2,29 +2,22 @@
 
 An exported notebook is meant to be shared, and a run can print a key by accident (a model that
 dumps `os.environ`, a traceback that shows request headers). Every string that leaves the run
-record for a notebook passes through a Redactor first. It matches the key shapes people actually
-leak plus the exact values of key-like environment variables, so nothing innocent is rewritten."""
+record for a notebook passes through a Redactor first. It replaces the key shapes people actually
+leak (the engine's `redact_keys`, which the model clients use on their error messages too) plus
+the exact values of key-like environment variables, so nothing innocent is rewritten."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MARK = "[REDACTED]"
+from ..engine.clients.errors import MARK, redact_keys
 
-# Anthropic keys (sk-ant-api03-…, sk-ant-admin01-…), then other sk- keys (OpenAI sk-…, sk-proj-…).
-_PATTERNS = (
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?<![A-Za-z0-9_\-])sk-[A-Za-z0-9_\-]{16,}"),
-)
-# "Authorization: Bearer <token>": keep the word so the text still reads.
-_BEARER = re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
+__all__ = ["MARK", "Redactor", "env_secrets"]
 
-#: Environment variables whose values are secrets wherever they appear.
-SECRET_ENV_NAMES = ("ANTHROPIC_API_KEY",)
-#: Name endings that mark other secrets (OPENAI_API_KEY, RLM_OPENAI_API_KEY, ANTHROPIC_AUTH_TOKEN).
+#: Name endings of variables whose values are secrets wherever they appear (ANTHROPIC_API_KEY,
+#: OPENAI_API_KEY, RLM_OPENAI_API_KEY, ANTHROPIC_AUTH_TOKEN).
 _SECRET_ENV_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN")
 #: Shorter values are too likely to occur in ordinary text to be replaced blindly.
 _MIN_SECRET_LEN = 8
@@ -33,8 +26,7 @@ _MIN_SECRET_LEN = 8
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of key-like variables in `env` (default: os.environ), longest first."""
     env = os.environ if env is None else env
-    values = {v for k, v in env.items()
-              if (k in SECRET_ENV_NAMES or k.upper().endswith(_SECRET_ENV_SUFFIXES)) and len(v) >= _MIN_SECRET_LEN}
+    values = {v for k, v in env.items() if k.upper().endswith(_SECRET_ENV_SUFFIXES) and len(v) >= _MIN_SECRET_LEN}
     return sorted(values, key=len, reverse=True)
 
 
@@ -46,14 +38,7 @@ class Redactor:
         self.count = 0
 
     def text(self, s: str) -> str:
-        for secret in self.secrets:
-            if secret in s:
-                self.count += s.count(secret)
-                s = s.replace(secret, MARK)
-        for pattern in _PATTERNS:
-            s, n = pattern.subn(MARK, s)
-            self.count += n
-        s, n = _BEARER.subn(lambda m: m.group(1) + MARK, s)
+        s, n = redact_keys(s, self.secrets)
         self.count += n
         return s
 
@@ -66,8 +51,3 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.deep(v) for v in obj]
         return obj
-
-
-def redact(text: str) -> str:
-    """`text` with key patterns and this environment's key values replaced by MARK."""
-    return Redactor().text(text)

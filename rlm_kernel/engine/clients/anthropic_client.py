@@ -17,7 +17,7 @@ import httpx2
 
 from ..pricing import alias
 from ..types import Completion, ModelError, TextCallback, Usage
-from ._errors import redact, retries_taken
+from .errors import redact_keys, retries_taken
 
 EPHEMERAL = {"type": "ephemeral"}
 #: The API accepts at most this many cache_control blocks per request.
@@ -239,4 +239,4 @@ class AnthropicClient:
         return f"Anthropic API error ({code}): {detail or err.message}"
 
     def _redact(self, text: str) -> str:
-        return redact(text, [self._api_key, self._sdk.api_key if self._sdk else None])
+        return redact_keys(text, [self._api_key, self._sdk.api_key if self._sdk else None])[0]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx2
 
 from ..types import Completion, ModelError, TextCallback, Usage
-from ._errors import redact, retries_taken
+from .errors import redact_keys, retries_taken
 
 #: Local servers ignore the key, but the SDK insists on having one.
 PLACEHOLDER_KEY = "not-needed"
@@ -177,7 +177,7 @@ class OpenAICompatClient:
         return f"The server at {base} rejected the request ({status}): {detail}"
 
     def _redact(self, text: str) -> str:
-        return redact(text, [self._key if self._key != PLACEHOLDER_KEY else None])
+        return redact_keys(text, [self._key if self._key != PLACEHOLDER_KEY else None])[0]
 
 
 def _usage(u: Any) -> Usage:
