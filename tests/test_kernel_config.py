@@ -19,6 +19,16 @@ from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
 def test_every_option_but_the_key_is_configurable() -> None:
     assert set(OPTION_TYPES) == {f.name for f in dataclasses.fields(RLMOptions)} - {"api_key"}
     assert set(OPTION_TYPES) <= set(RLMSettings.class_trait_names(config=True))
+    # The value types are read from RLMOptions' annotations, None and type parameters left out.
+    assert [OPTION_TYPES[n] for n in ("model", "max_subcalls", "max_cost", "memoize", "prices")] == \
+        [str, int, float, bool, dict]
+    # Each option set in a config file reaches the run's options, and its trait says what it is.
+    sample = {str: "x", int: 3, float: 2.5, bool: True, dict: {"m": {"input": 1.0}}}
+    values = {name: sample[kind] for name, kind in OPTION_TYPES.items()}
+    settings = RLMSettings(config=Config({"RLMSettings": values}))
+    assert Defaults(settings=settings, environ={}).options().public_dict() == values
+    traits = RLMSettings.class_traits(config=True)
+    assert [name for name in OPTION_TYPES if not traits[name].help] == []
 
 
 def test_layers_override_in_order() -> None:

@@ -13,41 +13,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from traitlets import Bool, Dict, Float, Int, Unicode
+from traitlets import Bool, Dict, Float, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
 from ..engine.options import RLMOptions
 
-#: Options that can be set as defaults, with their value type. Everything in RLMOptions but the key.
-OPTION_TYPES: dict[str, type] = {
-    "model": str,
-    "sub_model": str,
-    "provider": str,
-    "base_url": str,
-    "max_iterations": int,
-    "max_depth": int,
-    "max_subcalls": int,
-    "max_tokens": int,
-    "max_cost": float,
-    "cell_timeout": float,
-    "timeout": float,
-    "output_limit": int,
-    "concurrency": int,
-    "preview_chars": int,
-    "memoize": bool,
-    "max_output_tokens": int,
-    "max_retries": int,
-    "request_timeout": float,
-    "runs_dir": str,
-    "approve": bool,
-    "cache": bool,
-    "prices": dict,
-}
-
 SECRET_OPTIONS = frozenset({"api_key"})
+
+
+def _value_type(annotation: Any) -> type:
+    """The type a setting holds: `int | None` -> int, `dict[str, ...] | None` -> dict."""
+    if get_origin(annotation) in (Union, UnionType):
+        (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+    return get_origin(annotation) or annotation
+
+
+_HINTS = get_type_hints(RLMOptions)
+#: Options that can be set as defaults, with their value type: every RLMOptions field but the key.
+OPTION_TYPES: dict[str, type] = {f.name: _value_type(_HINTS[f.name]) for f in fields(RLMOptions)
+                                 if f.name not in SECRET_OPTIONS}
 
 
 class ConfigValueError(ValueError):
@@ -88,39 +76,47 @@ def parse_value(option: str, text: str) -> Any:
         raise ConfigValueError(f"{option} must be {article}, got {text!r}") from None
 
 
+#: The help text of each `c.RLMKernel.<option>` trait.
+OPTION_HELP: dict[str, str] = {
+    "model": "Root model id; 'demo' selects the offline demo model.",
+    "sub_model": "Model for llm_query and sub-calls.",
+    "provider": "'anthropic', 'openai' (compatible server) or 'demo'.",
+    "base_url": "API base URL (a local or proxy server).",
+    "max_iterations": "Root model turns before a forced answer.",
+    "max_depth": "Depth of rlm_query children.",
+    "max_subcalls": "Sub-calls over a whole run tree.",
+    "max_tokens": "Token budget over a whole run tree.",
+    "max_cost": "Dollar budget (models with a known price).",
+    "cell_timeout": "Seconds one generated cell may run.",
+    "timeout": "Wall-clock seconds for a whole run.",
+    "output_limit": "Characters of output the model sees per step.",
+    "concurrency": "Concurrent sub-calls in llm_query_batched.",
+    "memoize": "Answer identical sub-calls once per run.",
+    "preview_chars": "Characters of context preview the root model sees.",
+    "max_output_tokens": "Output tokens per model response.",
+    "max_retries": "Retries left to the model SDK.",
+    "request_timeout": "Seconds per model request.",
+    "runs_dir": "Directory for run logs (default ./rlm_runs).",
+    "approve": "Pause before every generated cell for review.",
+    "cache": "Prompt caching breakpoints (Anthropic).",
+    "prices": "Price overrides: {model: {input, output, ...} in $/Mtok}.",
+}
+
+_TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool, dict: Dict}
+
+
+def _option_traits() -> dict[str, TraitType[Any, Any]]:
+    """One configurable trait per option, None meaning "not set here"."""
+    return {name: _TRAIT_TYPES[kind](None, allow_none=True, help=OPTION_HELP.get(name, "")).tag(config=True)
+            for name, kind in OPTION_TYPES.items()}
+
+
 class RLMSettings(Configurable):
     """RLM defaults as traitlets config. Mixed into RLMKernel, so they are set as `c.RLMKernel.model`.
 
     None means "not set here": the next layer (or the engine's own default) decides."""
 
-    model = Unicode(None, allow_none=True, help="Root model id; 'demo' selects the offline demo model.").tag(
-        config=True)
-    sub_model = Unicode(None, allow_none=True, help="Model for llm_query and sub-calls.").tag(config=True)
-    provider = Unicode(None, allow_none=True, help="'anthropic', 'openai' (compatible server) or 'demo'.").tag(
-        config=True)
-    base_url = Unicode(None, allow_none=True, help="API base URL (a local or proxy server).").tag(config=True)
-    max_iterations = Int(None, allow_none=True, help="Root model turns before a forced answer.").tag(config=True)
-    max_depth = Int(None, allow_none=True, help="Depth of rlm_query children.").tag(config=True)
-    max_subcalls = Int(None, allow_none=True, help="Sub-calls over a whole run tree.").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help="Token budget over a whole run tree.").tag(config=True)
-    max_cost = Float(None, allow_none=True, help="Dollar budget (models with a known price).").tag(config=True)
-    cell_timeout = Float(None, allow_none=True, help="Seconds one generated cell may run.").tag(config=True)
-    timeout = Float(None, allow_none=True, help="Wall-clock seconds for a whole run.").tag(config=True)
-    output_limit = Int(None, allow_none=True, help="Characters of output the model sees per step.").tag(
-        config=True)
-    concurrency = Int(None, allow_none=True, help="Concurrent sub-calls in llm_query_batched.").tag(config=True)
-    preview_chars = Int(None, allow_none=True, help="Characters of context preview the root model sees.").tag(
-        config=True)
-    memoize = Bool(None, allow_none=True, help="Answer identical sub-calls once per run.").tag(config=True)
-    max_output_tokens = Int(None, allow_none=True, help="Output tokens per model response.").tag(config=True)
-    max_retries = Int(None, allow_none=True, help="Retries left to the model SDK.").tag(config=True)
-    request_timeout = Float(None, allow_none=True, help="Seconds per model request.").tag(config=True)
-    runs_dir = Unicode(None, allow_none=True, help="Directory for run logs (default ./rlm_runs).").tag(
-        config=True)
-    approve = Bool(None, allow_none=True, help="Pause before every generated cell for review.").tag(config=True)
-    cache = Bool(None, allow_none=True, help="Prompt caching breakpoints (Anthropic).").tag(config=True)
-    prices = Dict(None, allow_none=True, help="Price overrides: {model: {input, output, ...} in $/Mtok}.").tag(
-        config=True)
+    vars().update(_option_traits())  # the class namespace: traitlets picks the traits up from it
 
     def configured_options(self) -> dict[str, Any]:
         """The options set through traitlets config (not None)."""
