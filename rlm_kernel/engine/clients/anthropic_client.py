@@ -7,7 +7,6 @@ ModelError a person can act on, never carrying the API key."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any
@@ -17,7 +16,8 @@ import httpx2
 
 from ..pricing import alias
 from ..types import Completion, ModelError, TextCallback, Usage
-from .errors import redact_keys, retries_taken
+from .errors import retries_taken
+from .sdk import SDKClient
 
 EPHEMERAL = {"type": "ephemeral"}
 #: The API accepts at most this many cache_control blocks per request.
@@ -88,7 +88,7 @@ def build_request(
     return sys_param, msgs
 
 
-class AnthropicClient:
+class AnthropicClient(SDKClient):
     """Anthropic via `anthropic.AsyncAnthropic`. `api_key`/`base_url` default to the SDK's own
     sources (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL). The SDK client is made on first use, on the
     loop that uses it, and remade if a later call comes from a different loop."""
@@ -102,27 +102,16 @@ class AnthropicClient:
         max_retries: int = 4,
         timeout: float = 600.0,
     ) -> None:
-        self._api_key = api_key
+        super().__init__(api_key, max_retries, timeout)
         self._base_url = base_url
-        self.max_retries = max_retries
-        self.timeout = timeout
-        self._sdk: anthropic.AsyncAnthropic | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def __repr__(self) -> str:
-        return f"AnthropicClient(base_url={self._base_url!r}, max_retries={self.max_retries})"
+    def _new_sdk(self, timeout: httpx2.Timeout) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(
+            api_key=self._api_key, base_url=self._base_url, max_retries=self.max_retries, timeout=timeout
+        )
 
     def _client(self) -> anthropic.AsyncAnthropic:
-        loop = asyncio.get_running_loop()
-        if self._sdk is None or self._loop is not loop:
-            self._sdk = anthropic.AsyncAnthropic(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                max_retries=self.max_retries,
-                timeout=httpx2.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-            )
-            self._loop = loop
-        sdk = self._sdk
+        sdk = super()._client()
         if not (sdk.api_key or sdk.auth_token or sdk.credentials):
             raise ModelError(
                 "No Anthropic API key: set ANTHROPIC_API_KEY or pass api_key= "
@@ -163,12 +152,9 @@ class AnthropicClient:
                         on_text(text)
                 final = await stream.get_final_message()
         except anthropic.AnthropicError as err:
-            raise ModelError(self._redact(self._explain(err, model))) from None
-        except httpx2.HTTPError as err:  # the connection broke while the body was streaming
-            raise ModelError(self._redact(
-                f"The connection to {self.base_url} broke during the response ({type(err).__name__}); "
-                "try again."
-            )) from None
+            raise self._error(self._explain(err, model)) from None
+        except httpx2.HTTPError as err:
+            raise self._broken(err) from None
         u = final.usage
         usage = Usage(
             input_tokens=u.input_tokens or 0,
@@ -188,20 +174,17 @@ class AnthropicClient:
     def context_window(self, model: str) -> int | None:
         return context_window_for(model)
 
-    async def aclose(self) -> None:
-        sdk, loop = self._sdk, self._loop
-        self._sdk = self._loop = None
-        if sdk is not None and loop is asyncio.get_running_loop():
-            await sdk.close()
-
     # -- errors --
+    def _secrets(self) -> list[str | None]:
+        return [self._api_key, self._sdk.api_key if self._sdk else None]
+
     def _explain(self, err: anthropic.AnthropicError, model: str) -> str:
         base = self.base_url
+        if isinstance(err, anthropic.APITimeoutError):
+            return self._timed_out(err.request)
         if isinstance(err, anthropic.APIConnectionError):
-            tries = retries_taken(err.request)
-            if isinstance(err, anthropic.APITimeoutError):
-                return f"The request to {base} timed out (timeout {self.timeout:g} s{tries})."
-            return f"Could not connect to the Anthropic API at {base}{tries}. Check the network and base_url."
+            return (f"Could not connect to the Anthropic API at {base}{retries_taken(err.request)}. "
+                    "Check the network and base_url.")
         if not isinstance(err, anthropic.APIStatusError):
             return f"Anthropic request failed: {type(err).__name__}: {err}"
         status, kind = err.status_code, err.type or ""
@@ -237,6 +220,3 @@ class AnthropicClient:
         if status == 400:
             return f"Anthropic rejected the request (400): {detail}"
         return f"Anthropic API error ({code}): {detail or err.message}"
-
-    def _redact(self, text: str) -> str:
-        return redact_keys(text, [self._api_key, self._sdk.api_key if self._sdk else None])[0]

@@ -7,7 +7,6 @@ servers that cache prefixes report `prompt_tokens_details.cached_tokens`, which 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from types import ModuleType
@@ -15,8 +14,9 @@ from typing import Any
 
 import httpx2
 
-from ..types import Completion, ModelError, TextCallback, Usage
-from .errors import redact_keys, retries_taken
+from ..types import Completion, TextCallback, Usage
+from .errors import retries_taken
+from .sdk import SDKClient
 
 #: Local servers ignore the key, but the SDK insists on having one.
 PLACEHOLDER_KEY = "not-needed"
@@ -32,7 +32,7 @@ def import_openai() -> ModuleType:
     return openai
 
 
-class OpenAICompatClient:
+class OpenAICompatClient(SDKClient):
     """An OpenAI-compatible server at `base_url` (usually ending in /v1). `api_key` defaults to
     OPENAI_API_KEY, then a placeholder. `context_windows` maps model ids to their input window,
     since these servers host arbitrary models."""
@@ -48,32 +48,18 @@ class OpenAICompatClient:
         context_windows: dict[str, int] | None = None,
     ) -> None:
         self._openai = import_openai()
+        super().__init__(api_key, max_retries, timeout)
         self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
-        self.max_retries = max_retries
-        self.timeout = timeout
         self.context_windows = dict(context_windows or {})
-        self._sdk: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def __repr__(self) -> str:
-        return f"OpenAICompatClient(base_url={self.base_url!r}, max_retries={self.max_retries})"
 
     @property
     def _key(self) -> str:
         return self._api_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_KEY
 
-    def _client(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._sdk is None or self._loop is not loop:
-            self._sdk = self._openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self._key,
-                max_retries=self.max_retries,
-                timeout=httpx2.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-            )
-            self._loop = loop
-        return self._sdk
+    def _new_sdk(self, timeout: httpx2.Timeout) -> Any:
+        return self._openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._key, max_retries=self.max_retries, timeout=timeout
+        )
 
     async def complete(
         self,
@@ -114,12 +100,9 @@ class OpenAICompatClient:
                         if choice.finish_reason:
                             finish = choice.finish_reason
         except self._openai.OpenAIError as err:
-            raise ModelError(self._redact(self._explain(err, model))) from None
+            raise self._error(self._explain(err, model)) from None
         except httpx2.HTTPError as err:
-            raise ModelError(self._redact(
-                f"The connection to {self.base_url} broke during the response "
-                f"({type(err).__name__}); try again."
-            )) from None
+            raise self._broken(err) from None
         return Completion(
             text="".join(parts),
             model=model,
@@ -131,17 +114,13 @@ class OpenAICompatClient:
     def context_window(self, model: str) -> int | None:
         return self.context_windows.get(model)
 
-    async def aclose(self) -> None:
-        sdk, loop = self._sdk, self._loop
-        self._sdk = self._loop = None
-        if sdk is not None and loop is asyncio.get_running_loop():
-            await sdk.close()
+    def _secrets(self) -> list[str | None]:
+        return [self._key if self._key != PLACEHOLDER_KEY else None]
 
     def _explain(self, err: Exception, model: str) -> str:
         o, base = self._openai, self.base_url
         if isinstance(err, o.APITimeoutError):
-            tries = retries_taken(err.request)
-            return f"The request to {base} timed out (timeout {self.timeout:g} s{tries})."
+            return self._timed_out(err.request)
         if isinstance(err, o.APIConnectionError):
             return (
                 f"Could not connect to the OpenAI-compatible server at {base}{retries_taken(err.request)}. "
@@ -175,9 +154,6 @@ class OpenAICompatClient:
         if status >= 500:
             return f"Server error from {base} ({status}){tries}: {detail}"
         return f"The server at {base} rejected the request ({status}): {detail}"
-
-    def _redact(self, text: str) -> str:
-        return redact_keys(text, [self._key if self._key != PLACEHOLDER_KEY else None])[0]
 
 
 def _usage(u: Any) -> Usage:
