@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlm_kernel.engine.pricing import PRICES, alias, cost, known_price, price
+from rlm_kernel.engine.pricing import PRICES, alias, cost, price
 from rlm_kernel.engine.types import Usage
 
 MTOK = 1_000_000
@@ -40,14 +40,14 @@ def test_mixed_usage_adds_up() -> None:
 def test_unknown_and_tiered_models_have_no_price() -> None:
     for model in ("claude-haiku-5-5", "gpt-4o", "demo", "claude-sonnet-9-9"):
         assert cost(model, Usage(input_tokens=5)) is None
-        assert not known_price(model)
+        assert price(model) is None
 
 
 def test_dated_ids_use_their_alias() -> None:
     assert alias("claude-sonnet-4-5-20250929") == "claude-sonnet-4-5"
     assert alias("claude-sonnet-5-5") == "claude-sonnet-5-5"
     assert cost("claude-sonnet-4-5-20250929", Usage(input_tokens=MTOK)) == pytest.approx(3)
-    assert known_price("claude-opus-4-5-20251101")
+    assert price("claude-opus-4-5-20251101") is not None
 
 
 def test_overrides_take_precedence_and_may_add_models() -> None:
@@ -60,7 +60,7 @@ def test_overrides_take_precedence_and_may_add_models() -> None:
         {"input": 1.5, "output": 10.0, "cache_read": 0.15, "cache_write": 1.875})
     assert cost("claude-haiku-5-5", Usage(input_tokens=MTOK, output_tokens=MTOK), overrides) == pytest.approx(0.6)
     assert cost("my-local-model", Usage(input_tokens=123), overrides) == 0
-    assert known_price("claude-haiku-5-5", overrides) and not known_price("claude-haiku-5-5")
+    assert price("claude-haiku-5-5", overrides) is not None and price("claude-haiku-5-5") is None
     explicit = {"claude-opus-5": {"input": 5, "output": 25, "cache_read": 1, "cache_write": 2}}
     assert cost("claude-opus-5", Usage(cache_read_tokens=MTOK, cache_write_tokens=MTOK), explicit) == 3
 

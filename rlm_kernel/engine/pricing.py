@@ -56,10 +56,6 @@ def price(model: str, overrides: Prices | None = None) -> dict[str, float] | Non
     return {k: float(base[k]) for k in ("input", "output", "cache_read", "cache_write")}
 
 
-def known_price(model: str, overrides: Prices | None = None) -> bool:
-    return price(model, overrides) is not None
-
-
 def cost(model: str, usage: Usage | Mapping[str, Any], overrides: Prices | None = None) -> float | None:
     """Dollars for `usage` on `model`, or None when the model has no known price."""
     p = price(model, overrides)
