@@ -1,11 +1,13 @@
 """The run log read back as a tree: runs → steps → cells → sub-calls → child runs.
 
 The log is a flat, ordered event stream in which a root run and all of its children interleave.
-Rendering wants the shape a reader sees instead, so this module folds the events once, tolerating
-what a crash leaves behind (a turn without its cells, a cell that never finished, no run_finished)."""
+Rendering wants the shape a reader sees instead (the exported notebook, the widget's static HTML),
+so this module folds the events once, tolerating what a crash leaves behind (a turn without its
+cells, a cell that never finished, no run_finished) and what a resume leaves (abandoned steps)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,12 +134,13 @@ class RunNode:
         return out
 
 
-def build_tree(log: RunLog, run_id: str | None = None) -> RunNode:
-    """Fold `log` into the tree rooted at `run_id` (default: the log's root run)."""
+def fold_runs(events: Iterable[ev.Event]) -> dict[str, RunNode]:
+    """Every run in `events` by id, in the order they started; a child run also hangs on the sub-call
+    that started it (or among its parent's orphans). Events of a run whose start is missing are dropped."""
     nodes: dict[str, RunNode] = {}
     open_cell: dict[str, Cell] = {}
     subcalls: dict[tuple[str, str], SubCall] = {}
-    for e in log.events:
+    for e in events:
         rid, kind = e.get("run_id"), e.get("type")
         if kind == ev.RUN_STARTED:
             node = nodes[rid] = RunNode(rid, e)
@@ -199,6 +202,12 @@ def build_tree(log: RunLog, run_id: str | None = None) -> RunNode:
             node.items.append(Resumed(from_step))
         elif kind == ev.RUN_FINISHED:
             node.finished = e
+    return nodes
+
+
+def build_tree(log: RunLog, run_id: str | None = None) -> RunNode:
+    """Fold `log` into the tree rooted at `run_id` (default: the log's root run)."""
+    nodes = fold_runs(log.events)
     target = run_id or log.root_run_id
     if target is None or target not in nodes:
         known = ", ".join(nodes) or "none"

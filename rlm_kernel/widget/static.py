@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import events as ev
+from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
+from ..export.summary import summarize
 from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output
 
 #: Sub-call lists longer than this show their first HEAD and last TAIL entries in the static tree.
@@ -35,63 +36,6 @@ _STYLE = """<style>
 </style>"""
 
 
-@dataclass
-class _Step:
-    n: int
-    text: str = ""
-    usage: dict[str, Any] | None = None
-    latency: float | None = None
-    cells: dict[int, dict[str, Any]] = field(default_factory=dict)
-    subcalls: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Run:
-    run_id: str
-    started: dict[str, Any] = field(default_factory=dict)
-    finished: dict[str, Any] | None = None
-    steps: dict[int, _Step] = field(default_factory=dict)
-
-    def step(self, n: Any) -> _Step:
-        k = int(n or 0)
-        return self.steps.setdefault(k, _Step(k))
-
-
-def build_runs(events: list[ev.Event]) -> tuple[str | None, dict[str, _Run]]:
-    """Group events into runs and steps; returns (root run id, runs by id)."""
-    runs: dict[str, _Run] = {}
-    root: str | None = None
-    for e in events:
-        rid = str(e.get("run_id"))
-        run = runs.setdefault(rid, _Run(rid))
-        t = e.get("type")
-        if t == ev.RUN_STARTED:
-            run.started = e
-            if not e.get("parent_run_id") and root is None:
-                root = rid
-        elif t == ev.TURN_FINISHED:
-            s = run.step(e.get("step"))
-            s.text, s.usage, s.latency = str(e.get("text") or ""), e.get("usage"), e.get("latency")
-        elif t == ev.TURN_STARTED:  # a resumed run runs its unfinished step again from scratch
-            run.steps.pop(int(e.get("step") or 0), None)
-            run.step(e.get("step"))
-        elif t == ev.RUN_RESUMED:
-            run.finished = None
-        elif t == ev.CELL_STARTED:
-            run.step(e.get("step")).cells.setdefault(int(e.get("index") or 0), {}).update(started=e)
-        elif t == ev.CELL_FINISHED:
-            run.step(e.get("step")).cells.setdefault(int(e.get("index") or 0), {}).update(finished=e)
-        elif t in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED):
-            key = "started" if t == ev.SUBCALL_STARTED else "finished"
-            run.step(e.get("step")).subcalls.setdefault(str(e.get("id")), {})[key] = e
-        elif t == ev.NOTE:
-            run.step(e.get("step")).notes.append(str(e.get("text") or ""))
-        elif t == ev.RUN_FINISHED:
-            run.finished = e
-    return root, runs
-
-
 def _esc(value: Any) -> str:
     return html.escape(_ANSI.sub("", str(value)), quote=True)
 
@@ -110,54 +54,6 @@ def _markdownish(text: str) -> str:
 
 def _paragraphs(text: str) -> list[str]:
     return [f"<p>{_esc(p.strip())}</p>".replace("\n", "<br>") for p in re.split(r"\n\s*\n", text) if p.strip()]
-
-
-def _usage_total(usage: dict[str, Any] | None) -> tuple[int, int, int]:
-    if not usage:
-        return 0, 0, 0
-    return (int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0),
-            int(usage.get("cache_read_tokens") or 0))
-
-
-def run_totals(run: _Run, runs: dict[str, _Run]) -> dict[str, Any]:
-    """Tokens in/out/cached, sub-calls and steps of a run and all its children."""
-    fin = run.finished
-    if fin and isinstance(fin.get("usage"), dict) and fin["usage"]:
-        tin = tout = tcache = 0
-        for u in fin["usage"].values():
-            a, b, c = _usage_total(u if isinstance(u, dict) else None)
-            tin, tout, tcache = tin + a, tout + b, tcache + c
-        subcalls = fin.get("subcalls")
-    else:
-        tin = tout = tcache = 0
-        subcalls = 0
-        for r in _tree(run, runs):
-            for s in r.steps.values():
-                a, b, c = _usage_total(s.usage)
-                tin, tout, tcache = tin + a, tout + b, tcache + c
-                for sc in s.subcalls.values():
-                    subcalls += 1
-                    f = sc.get("finished") or {}
-                    if f.get("kind") == "llm":
-                        a, b, c = _usage_total(f.get("usage"))
-                        tin, tout, tcache = tin + a, tout + b, tcache + c
-    return {"in": tin, "out": tout, "cached": tcache, "subcalls": subcalls,
-            "steps": (fin or {}).get("steps", len(run.steps)), "cost": (fin or {}).get("cost"),
-            "elapsed": (fin or {}).get("elapsed")}
-
-
-def _tree(run: _Run, runs: dict[str, _Run]) -> list[_Run]:
-    out, todo = [], [run]
-    while todo:
-        r = todo.pop()
-        out.append(r)
-        todo += [c for c in runs.values() if c.started.get("parent_run_id") == r.run_id]
-    return out
-
-
-def _children_of(runs: dict[str, _Run], run_id: str, subcall_id: str) -> list[_Run]:
-    return [r for r in runs.values() if r.started.get("parent_run_id") == run_id
-            and str(r.started.get("parent_subcall_id")) == subcall_id]
 
 
 def _render_output(out: dict[str, Any]) -> str:
@@ -179,48 +75,42 @@ def _render_output(out: dict[str, Any]) -> str:
     return f"<p><i>[{_esc(', '.join(data) or kind)} output]</i>{more}</p>"
 
 
-def _render_subcall(run: _Run, sid: str, sc: dict[str, Any], runs: dict[str, _Run], depth: int) -> str:
-    st, fin = sc.get("started") or {}, sc.get("finished") or {}
-    kind = fin.get("kind") or st.get("kind") or "llm"
-    model = fin.get("model") or st.get("model") or ""
-    prompt = str(st.get("prompt") or "")
-    response = str(fin.get("response") or "")
-    bits = [f"{_esc(kind)}_query", _esc(model)]
-    if fin.get("latency") is not None:
-        bits.append(f"{float(fin['latency']):.1f} s")
-    a, b, _ = _usage_total(fin.get("usage"))
-    if a or b:
-        bits.append(f"{a:,} in / {b:,} out")
-    if fin.get("error"):
+def _render_subcall(sc: SubCall, depth: int) -> str:
+    bits = [f"{_esc(sc.kind)}_query", _esc(sc.model or "")]
+    if sc.latency is not None:
+        bits.append(f"{float(sc.latency):.1f} s")
+    tokens_in, tokens_out = int(sc.usage.get("input_tokens") or 0), int(sc.usage.get("output_tokens") or 0)
+    if tokens_in or tokens_out:
+        bits.append(f"{tokens_in:,} in / {tokens_out:,} out")
+    if sc.error:
         bits.append('<span class="rlm-err">error</span>')
-    elif not fin:
+    elif not sc.finished:
         bits.append("running…")
-    body = [f"<pre>{_esc(_clip(prompt, PROMPT_PREVIEW))}</pre>"]
-    if fin.get("error"):
-        body.append(f'<pre class="rlm-err">{_esc(_clip(str(fin["error"]), RESPONSE_PREVIEW))}</pre>')
-    elif fin:
-        body.append(f"<pre>{_esc(_clip(response, STATIC_RESPONSE))}</pre>")
-    for child in _children_of(runs, run.run_id, sid):
-        body.append(_render_run(child, runs, depth + 1))
+    body = [f"<pre>{_esc(_clip(sc.prompt, PROMPT_PREVIEW))}</pre>"]
+    if sc.error:
+        body.append(f'<pre class="rlm-err">{_esc(_clip(str(sc.error), RESPONSE_PREVIEW))}</pre>')
+    elif sc.finished:
+        body.append(f"<pre>{_esc(_clip(sc.response or '', STATIC_RESPONSE))}</pre>")
+    if sc.child is not None:
+        body.append(_render_run(sc.child, depth + 1))
     return (f'<details data-testid="rlm-subcall"><summary>{" · ".join(bits)}</summary>'
             f'{"".join(body)}</details>')
 
 
-def _render_subcalls(run: _Run, step: _Step, runs: dict[str, _Run], depth: int) -> list[str]:
+def _render_subcalls(subcalls: list[SubCall], depth: int) -> list[str]:
     """Every rlm_query (they hold child trees); llm_query calls beyond a few are counted, not
     listed, so a step with a thousand sub-calls keeps the saved notebook small."""
-    items = list(step.subcalls.items())
-    llm = [sid for sid, sc in items if ((sc.get("started") or sc.get("finished") or {}).get("kind")) != "rlm"]
-    hidden = set(llm[STATIC_SUBCALLS_HEAD:len(llm) - STATIC_SUBCALLS_TAIL]) if len(llm) > STATIC_SUBCALLS_MAX \
-        else set()
+    llm = [sc for sc in subcalls if sc.kind != "rlm"]
+    hidden = {id(sc) for sc in llm[STATIC_SUBCALLS_HEAD:len(llm) - STATIC_SUBCALLS_TAIL]} \
+        if len(llm) > STATIC_SUBCALLS_MAX else set()
     parts, noted = [], False
-    for sid, sc in items:
-        if sid in hidden:
+    for sc in subcalls:
+        if id(sc) in hidden:
             if not noted:
                 parts.append(f"<p><i>… {len(hidden):,} more llm_query calls (all in the run log)</i></p>")
                 noted = True
             continue
-        parts.append(_render_subcall(run, sid, sc, runs, depth))
+        parts.append(_render_subcall(sc, depth))
     return parts
 
 
@@ -228,37 +118,37 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n] + f"… ({len(text):,} chars)"
 
 
-def _render_step(run: _Run, step: _Step, runs: dict[str, _Run], depth: int) -> str:
-    edited = any((c.get("started") or {}).get("edited") for c in step.cells.values())
-    summary = [f"Step {step.n}", f"{len(step.cells)} cell{'s' if len(step.cells) != 1 else ''}"]
-    if step.subcalls:
-        summary.append(f"{len(step.subcalls)} sub-call{'s' if len(step.subcalls) != 1 else ''}")
-    if edited:
+def _render_step(node: RunNode, step: Step, depth: int) -> str:
+    subcalls = step.subcalls
+    summary = [f"Step {step.step}", f"{len(step.cells)} cell{'s' if len(step.cells) != 1 else ''}"]
+    if subcalls:
+        summary.append(f"{len(subcalls)} sub-call{'s' if len(subcalls) != 1 else ''}")
+    if any(cell.edited for cell in step.cells):
         summary.append('<span class="rlm-edited">edited</span>')
     parts = [_markdownish(step.text)]
-    for idx in sorted(step.cells):
-        cell = step.cells[idx]
-        st, fin = cell.get("started") or {}, cell.get("finished") or {}
-        code = st.get("code") or fin.get("code") or ""
-        mark = ' <span class="rlm-edited">(edited by a person)</span>' if st.get("edited") else ""
-        parts.append(f'<div><b>Cell {idx}</b>{mark}<pre data-testid="rlm-cell-code"><code>'
-                     f"{_esc(code)}</code></pre>")
-        parts += [_render_output(o) for o in fin.get("outputs") or []]
+    for cell in sorted(step.cells, key=lambda c: c.index):
+        mark = ' <span class="rlm-edited">(edited by a person)</span>' if cell.edited else ""
+        parts.append(f'<div><b>Cell {cell.index}</b>{mark}<pre data-testid="rlm-cell-code"><code>'
+                     f"{_esc(cell.code)}</code></pre>")
+        parts += [_render_output(o) for o in cell.outputs]
         parts.append("</div>")
-    parts += _render_subcalls(run, step, runs, depth)
-    for note in step.notes:
-        parts.append(f"<blockquote><b>Note to the model:</b> {_esc(note)}</blockquote>")
+    parts += _render_subcalls(subcalls, depth)
+    for note in node.items:
+        if isinstance(note, Note) and note.step == step.step:
+            parts.append(f"<blockquote><b>Note to the model:</b> {_esc(note.text)}</blockquote>")
     return (f'<details data-testid="rlm-step-node"><summary>{" · ".join(summary)}</summary>'
             f'{"".join(parts)}</details>')
 
 
-def _render_run(run: _Run, runs: dict[str, _Run], depth: int) -> str:
+def _render_run(node: RunNode, depth: int) -> str:
     parts = []
     if depth:
-        parts.append(f"<p><b>Child run</b> (depth {int(run.started.get('depth') or depth)}): "
-                     f"{_esc(_clip(str(run.started.get('question') or ''), PROMPT_PREVIEW))}</p>")
-    parts += [_render_step(run, run.steps[n], runs, depth) for n in sorted(run.steps)]
-    fin = run.finished
+        parts.append(f"<p><b>Child run</b> (depth {int(node.started.get('depth') or depth)}): "
+                     f"{_esc(_clip(node.question, PROMPT_PREVIEW))}</p>")
+    # steps a resume abandoned are history the run went back on: the tree shows the new attempt
+    steps = sorted((s for s in node.steps if not s.abandoned), key=lambda s: s.step)
+    parts += [_render_step(node, step, depth) for step in steps]
+    fin = node.finished
     if fin:
         answer = str(fin.get("answer") or "")
         testid = ' data-testid="rlm-answer"' if depth == 0 else ""
@@ -268,30 +158,32 @@ def _render_run(run: _Run, runs: dict[str, _Run], depth: int) -> str:
     return "".join(parts) if depth == 0 else f"<blockquote>{''.join(parts)}</blockquote>"
 
 
-def header_line(run: _Run, runs: dict[str, _Run]) -> str:
-    tot = run_totals(run, runs)
-    st = run.started
-    status = (run.finished or {}).get("status") or "running"
+def header_line(node: RunNode) -> str:
+    """Status, models, steps, sub-calls, tokens, cost and time: run_finished's figures when the run
+    finished, the tree's when it did not (as the exported notebook's title counts them)."""
+    summary = summarize(node)
+    fin = node.finished or {}
+    st = node.started
+    usage = summary.total
     models = " / ".join(_esc(m) for m in (st.get("model"), st.get("sub_model")) if m)
-    bits = [f'<b data-testid="rlm-status">{_esc(status)}</b>', models, f"{tot['steps']} steps",
-            f"{tot['subcalls']} sub-calls",
-            f"tokens {tot['in']:,} in / {tot['out']:,} out / {tot['cached']:,} cached"]
-    if tot["cost"] is not None:
-        bits.append(f"${float(tot['cost']):.4f}")
-    if tot["elapsed"] is not None:
-        bits.append(f"{float(tot['elapsed']):.1f} s")
+    bits = [f'<b data-testid="rlm-status">{_esc(fin.get("status") or "running")}</b>', models,
+            f"{summary.steps} steps", f"{summary.subcalls} sub-calls",
+            f"tokens {usage.input_tokens:,} in / {usage.output_tokens:,} out / {usage.cache_read_tokens:,} cached"]
+    if fin.get("cost") is not None:
+        bits.append(f"${float(fin['cost']):.4f}")
+    if summary.elapsed is not None:
+        bits.append(f"{float(summary.elapsed):.1f} s")
     return " · ".join(b for b in bits if b)
 
 
 def render_static_html(events: list[ev.Event], *, question: str | None = None,
                        log_path: str | None = None) -> str:
     """The whole run tree (root and children) as one self-contained HTML fragment."""
-    root_id, runs = build_runs(events)
-    root = runs.get(root_id) if root_id else None
-    q = question if question is not None else (root.started.get("question") if root else "")
-    head = f"<div><b>RLM run</b> · {header_line(root, runs)}</div>" if root else \
+    root = next((n for n in fold_runs(events).values() if not n.started.get("parent_run_id")), None)
+    q = question if question is not None else (root.question if root else "")
+    head = f"<div><b>RLM run</b> · {header_line(root)}</div>" if root else \
         '<div><b>RLM run</b> · <b data-testid="rlm-status">starting</b></div>'
-    body = _render_run(root, runs, 0) if root else ""
+    body = _render_run(root, 0) if root else ""
     foot = f"<p><small>Run log: {_esc(log_path)}</small></p>" if log_path else ""
     return (f'<div class="rlm-static" data-testid="rlm-run">{_STYLE}{head}'
             f"<blockquote>{_esc(q or '')}</blockquote>{body}{foot}</div>")
