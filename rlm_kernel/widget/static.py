@@ -11,6 +11,7 @@ from typing import Any
 
 from ..engine import events as ev
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
+from ..engine.text import strip_ansi
 from ..export.summary import summarize
 from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output
 
@@ -21,7 +22,6 @@ STATIC_SUBCALLS_TAIL = 5
 #: Characters of each sub-call response kept in the static tree.
 STATIC_RESPONSE = 600
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 _STYLE = """<style>
@@ -37,7 +37,7 @@ _STYLE = """<style>
 
 
 def _esc(value: Any) -> str:
-    return html.escape(_ANSI.sub("", str(value)), quote=True)
+    return html.escape(strip_ansi(str(value)), quote=True)
 
 
 def _markdownish(text: str) -> str:
