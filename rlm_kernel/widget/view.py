@@ -103,8 +103,7 @@ class RunView(anywidget.AnyWidget):
         """A finished view of a recorded run (`%rlm show`); a run that never finished shows as crashed."""
         run_log = log if isinstance(log, RunLog) else RunLog.read(log)
         started = run_log.started() or {}
-        opts = {k: v for k, v in (started.get("options") or {}).items() if k in RLMOptions.names()}
-        view = cls(Steering(), str(started.get("question") or ""), RLMOptions(**opts))
+        view = cls(Steering(), str(started.get("question") or ""), RLMOptions.from_recorded(started.get("options")))
         view.log_path = run_log.path
         view.load(run_log.events)
         view.finish(None)
