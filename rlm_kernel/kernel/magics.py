@@ -13,7 +13,6 @@ import os
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
@@ -158,15 +157,20 @@ class _LazyView:
 
 
 def make_view(shell: Any, steering: Steering, question: str, options: RLMOptions) -> Any:
-    """A RunView when this is a kernel with comms and the widget room is importable, else None."""
+    """A live run's RunView, or None where there is no widget to show (see _view_class)."""
+    view_class = _view_class(shell)
+    return None if view_class is None else view_class(steering, question, options)
+
+
+def _view_class(shell: Any) -> Any:
+    """RunView when this is a kernel with comms and the widget room is importable, else None."""
     if getattr(shell, "kernel", None) is None:
         return None
     try:
         from ..widget.view import RunView
-
-        return RunView(steering, question, options)
     except (ImportError, FileNotFoundError):  # a broken install without the front-end files
         return None
+    return RunView
 
 
 @magics_class
@@ -252,15 +256,8 @@ class RLMMagics(Magics):
 
     def do_show(self, rest: str) -> None:
         log = self._find(rest.strip() or None)
-        started = log.started() or {}
-        view = make_view(self.shell, Steering(), str(started.get("question", "")), _recorded_options(log))
-        if view is None:
-            display(Markdown(run_markdown(log)))
-            return
-        for event in log.events:
-            view.on_event(event)
-        view.finish(SimpleNamespace(log_path=log.path, run_id=log.root_run_id, status=log.status))
-        display(view)
+        view_class = _view_class(self.shell)
+        display(Markdown(run_markdown(log)) if view_class is None else view_class.from_log(log))
 
     def do_resume(self, rest: str) -> Awaitable[RLMResult | None]:
         self._need_autoawait("%rlm resume")
