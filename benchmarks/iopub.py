@@ -43,7 +43,7 @@ def measure(steps: int = 200, root_latency: float = 0.2) -> dict[str, Any]:
     plan = script(steps)
 
     def respond(request: Request) -> str:
-        index = next_step_index(json.dumps(request.body))
+        index = next_step_index(json.dumps(request))
         return render_step("ours", plan[min(index, len(plan) - 1)], index + 1)
 
     with tempfile.TemporaryDirectory(prefix="rlm-iopub-") as tmp, jupyter_sandbox(Path(tmp)) as work, \

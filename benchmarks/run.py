@@ -61,12 +61,12 @@ class Config:
 
 
 def request_text(request: Request) -> str:
-    return json.dumps(request.body, ensure_ascii=False)
+    return json.dumps(request, ensure_ascii=False)
 
 
 def prompt_tokens(request: Request) -> int:
     """Prompt tokens of one request as the fake server counts them, cached or not."""
-    return sum(tokens for _, tokens, _ in prompt_blocks(request.body))
+    return sum(tokens for _, tokens, _ in prompt_blocks(request))
 
 
 class Bench:

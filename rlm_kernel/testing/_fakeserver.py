@@ -48,10 +48,6 @@ class Request(dict):
         self.error_type: str | None = None
 
     @property
-    def body(self) -> dict[str, Any]:
-        return dict(self)
-
-    @property
     def model(self) -> str | None:
         return self.get("model")
 
@@ -292,13 +288,16 @@ class FakeModelServer:
 
     Knobs (all may be changed while running): `responder`, `latency` (seconds or a function of
     the request), `stream_delay` (seconds between streamed deltas), `chunk_chars` (characters per
-    delta), `fault_rate` with `fault_statuses`, `fault_retry_after_ms` and
-    `max_faults_per_request`, `api_key` (require this key), `models` (only these ids exist),
-    `context_window` (reject longer prompts), `cache.min_tokens`."""
+    delta), `fault_rate` with `fault_retry_after_ms`, `api_key` (require this key), `models` (only
+    these ids exist), `context_window` (reject longer prompts), `cache.min_tokens`."""
 
     endpoint: ClassVar[str] = "/v1/messages"
     label: ClassVar[str] = "fake"
-    default_fault_statuses: ClassVar[tuple[int, ...]] = (429, 500)
+    #: What random faults (`fault_rate`) answer with: statuses the SDKs retry.
+    fault_statuses: ClassVar[tuple[int, ...]] = (429, 500)
+    #: Random faults hit a request at most this often (counting the SDK's retries), so a client
+    #: with the SDK's default of 2 retries always gets through.
+    max_faults_per_request: ClassVar[int] = 1
     counter_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
@@ -317,11 +316,7 @@ class FakeModelServer:
         self.stream_delay = 0.0
         self.chunk_chars = 12
         self.fault_rate = fault_rate
-        self.fault_statuses: tuple[int, ...] = self.default_fault_statuses
         self.fault_retry_after_ms: float | None = 20
-        #: Random faults hit a request at most this often (counting the SDK's retries), so a
-        #: client with the SDK's default of 2 retries always gets through.
-        self.max_faults_per_request = 1
         self.api_key: str | None = None
         self.models: set[str] | None = None
         self.context_window: int | None = None
@@ -485,7 +480,7 @@ class FakeModelServer:
     ) -> None:
         body = self._error_body(status, message)
         request.status = status
-        request.error_type = self._error_type_of(body)
+        request.error_type = body["error"]["type"]
         h.send_json(status, body, {**self._response_headers(), **(headers or {})})
 
     def _response_headers(self) -> dict[str, str]:
@@ -505,9 +500,6 @@ class FakeModelServer:
         return None
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _error_type_of(self, body: dict[str, Any]) -> str | None:
         raise NotImplementedError
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:

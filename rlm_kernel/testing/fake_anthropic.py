@@ -95,7 +95,7 @@ class FakeAnthropic(FakeModelServer):
 
     endpoint = "/v1/messages"
     label = "FakeAnthropic"
-    default_fault_statuses = (429, 529, 500)
+    fault_statuses = (429, 529, 500)
     counter_names = ("requests", "input", "output", "cache_read", "cache_write")
 
     def __init__(self, *, root_model: str = DEFAULT_ROOT_MODEL, reply: str = "OK", **kwargs: Any) -> None:
@@ -165,9 +165,6 @@ class FakeAnthropic(FakeModelServer):
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
         return error_body(status, message)
-
-    def _error_type_of(self, body: dict[str, Any]) -> str | None:
-        return body["error"]["type"]
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
         text, stop_reason, stop_sequence = self._shape(request, reply)

@@ -52,7 +52,7 @@ class FakeOpenAI(FakeModelServer):
 
     endpoint = "/v1/chat/completions"
     label = "FakeOpenAI"
-    default_fault_statuses = (429, 500, 503)
+    fault_statuses = (429, 500, 503)
     counter_names = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens")
 
     def __init__(self, *, reply: str = "OK", **kwargs: Any) -> None:
@@ -82,9 +82,6 @@ class FakeOpenAI(FakeModelServer):
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
         code = "context_length_exceeded" if message and "maximum context length" in message else None
         return error_body(status, message, code)
-
-    def _error_type_of(self, body: dict[str, Any]) -> str | None:
-        return body["error"]["type"]
 
     @staticmethod
     def _blocks(request: Request) -> list[tuple[str, int, bool]]:
