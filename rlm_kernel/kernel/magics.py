@@ -277,7 +277,7 @@ class RLMMagics(Magics):
         rebuild = log.root_run_id not in self.session_runs
         # A rebuild re-runs the finished cells silently; outputs show again from the first new step.
         executor = ShellExecutor(self.shell, quiet=rebuild)
-        options = _recorded_options(log).merged(**overrides)
+        options = RLMOptions.from_recorded(started.get("options")).merged(**overrides)
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, str(started.get("question", "")), options, preload=log.events)
 
@@ -391,11 +391,6 @@ async def _contained(run: Awaitable[RLMResult]) -> RLMResult:
         return await run
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise RunInterrupted() from None
-
-
-def _recorded_options(log: RunLog) -> RLMOptions:
-    recorded = (log.started() or {}).get("options") or {}
-    return RLMOptions().merged(**{k: v for k, v in recorded.items() if k in RLMOptions.names()})
 
 
 def register(shell: Any, settings: RLMSettings | None = None) -> RLMMagics:
