@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..engine.options import DEFAULT_ROOT_MODEL
+from ..engine.pricing import CACHE_READ_FACTOR, CACHE_WRITE_FACTOR
 from ._fakeserver import (
     FakeModelServer,
     Fault,
@@ -114,7 +115,7 @@ class FakeAnthropic(FakeModelServer):
         """Totals over successful replies, plus what they would bill as plain input tokens."""
         totals: dict[str, Any] = super().accounting
         totals["billed_equivalent_input"] = (
-            totals["input"] + 0.1 * totals["cache_read"] + 1.25 * totals["cache_write"]
+            totals["input"] + CACHE_READ_FACTOR * totals["cache_read"] + CACHE_WRITE_FACTOR * totals["cache_write"]
         )
         return totals
 
