@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SYSTEMS = ("ours", "rlms", "dspy")
 COLOURS = ("RED", "GREEN", "BLUE", "AMBER")
@@ -44,7 +44,6 @@ class Scenario:
     expected: str
     #: How the worker rebuilds the context: ("records", n) or ("words", n_chars).
     context_spec: tuple[str, int]
-    extra: dict[str, object] = field(default_factory=dict)
 
     def critical_path(self, root_latency: float, sub_latency: float) -> float:
         """Seconds a perfect orchestrator would take: every root turn plus the slowest sub-call of
@@ -182,8 +181,7 @@ def fanout(n: int = 64, per_chunk: int = 40) -> Scenario:
         Step(f"Split the records into {n} chunks and count RED in all of them at once.", code, waves=1),
         Step("The counts are in; the total is the answer.", final_var="total"),
     ]
-    return Scenario(f"fanout{n}", QUESTION, steps, str(count_red(ctx)), ("records", n_records),
-                    extra={"fanout": n})
+    return Scenario(f"fanout{n}", QUESTION, steps, str(count_red(ctx)), ("records", n_records))
 
 
 def long_run(n_steps: int = 20, n_records: int = 4000, slice_chars: int = 1500) -> Scenario:
@@ -207,4 +205,4 @@ def scale(n_chars: int) -> Scenario:
         Step("That is the answer.", final_var="total"),
     ]
     return Scenario(f"scale{n_chars}", "How many characters long is the input?", steps, str(n_chars),
-                    ("words", n_chars), extra={"chars": n_chars})
+                    ("words", n_chars))
