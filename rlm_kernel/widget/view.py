@@ -158,7 +158,8 @@ class RunView(anywidget.AnyWidget):
         from IPython.display import display
 
         self._displayed = True
-        display(self._bundle(self.static_html_now()), raw=True, display_id=self._display_id)
+        # a finished view (`%rlm show`) already holds its final tree; a live one shows the tree so far
+        display(self._bundle(self.static_html or self.static_html_now()), raw=True, display_id=self._display_id)
 
     # --- browser side -----------------------------------------------------------------------
     def _flush(self) -> None:
