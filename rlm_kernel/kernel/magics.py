@@ -143,10 +143,10 @@ class _LazyView:
     def __call__(self, event: ev.Event) -> None:
         if not self._tried:
             self._tried = True  # the first event comes from the kernel thread: safe to display here
-            self.view = make_view(self.shell, self.steering, self.question, self.options)
-            if self.view is not None:
-                for old in self.preload:
-                    self.view.on_event(old)
+            view_class = _view_class(self.shell)
+            if view_class is not None:
+                self.view = view_class(self.steering, self.question, self.options)
+                self.view.load(self.preload)
                 display(self.view)
         if self.view is not None:
             self.view.on_event(event)
@@ -154,12 +154,6 @@ class _LazyView:
     def finish(self, result: Any) -> None:
         if self.view is not None:
             self.view.finish(result)
-
-
-def make_view(shell: Any, steering: Steering, question: str, options: RLMOptions) -> Any:
-    """A live run's RunView, or None where there is no widget to show (see _view_class)."""
-    view_class = _view_class(shell)
-    return None if view_class is None else view_class(steering, question, options)
 
 
 def _view_class(shell: Any) -> Any:
