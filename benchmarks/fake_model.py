@@ -18,7 +18,7 @@ import json
 import re
 from collections import Counter
 
-from rlm_kernel.testing.fake_anthropic import Request
+from rlm_kernel.testing import Request, content_text
 
 from .tasks import NEEDLE_RE, OOLONG_QUESTION_RE, classify
 
@@ -52,23 +52,6 @@ result = str(counts.get({target!r}, 0))
 print(counts)'''
 
 
-def _system_text(request: Request) -> str:
-    system = request.get("system")
-    if isinstance(system, list):
-        return "".join(b.get("text", "") for b in system if isinstance(b, dict))
-    return system or ""
-
-
-def _first_user_text(request: Request) -> str:
-    for m in request.get("messages") or []:
-        if m.get("role") == "user":
-            content = m.get("content")
-            if isinstance(content, str):
-                return content
-            return "".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
-    return ""
-
-
 def find_needle(text: str, key: str) -> str:
     for m in NEEDLE_RE.finditer(text):
         if m.group(1) == key:
@@ -91,13 +74,14 @@ class FakeModel:
     def __call__(self, request: Request) -> str:
         if request.model != self.root_model:
             return self.sub(request.last_user_text())
-        if _system_text(request) == DIRECT_SYSTEM:
+        if content_text(request.get("system")) == DIRECT_SYSTEM:
             return self.direct(request.last_user_text())
         return self.root(request)
 
     def root(self, request: Request) -> str:
-        question = _first_user_text(request)
-        if any(m.get("role") == "assistant" for m in request.get("messages") or []):
+        messages = request.get("messages") or []
+        question = next((content_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+        if any(m.get("role") == "assistant" for m in messages):
             return "The code has combined the sub-model answers.\n\nFINAL_VAR(result)"
         key = _KEY_RE.search(question)
         if key:

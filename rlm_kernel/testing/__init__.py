@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, count_tokens
+    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, content_text, count_tokens
     from .fake_anthropic import FakeAnthropic
     from .fake_openai import FakeOpenAI
 
@@ -20,9 +20,11 @@ _HOMES = {
     "Reply": "._fakeserver",
     "Request": "._fakeserver",
     "ScriptExhausted": "._fakeserver",
+    "content_text": "._fakeserver",
     "count_tokens": "._fakeserver",
 }
-__all__ = ["FakeAnthropic", "FakeOpenAI", "Fault", "Reply", "Request", "ScriptExhausted", "count_tokens"]
+__all__ = ["FakeAnthropic", "FakeOpenAI", "Fault", "Reply", "Request", "ScriptExhausted", "content_text",
+           "count_tokens"]
 
 
 def __getattr__(name: str) -> Any:

@@ -72,6 +72,7 @@ class Request(dict):
 
 
 def content_text(content: Any) -> str:
+    """The text of a message's (or the system prompt's) content, a string or a list of blocks."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
