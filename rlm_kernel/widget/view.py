@@ -68,7 +68,6 @@ class RunView(anywidget.AnyWidget):
         self.question = question
         self.options = options
         self.journal = Journal()
-        self.result: Any = None
         self.log_path: Path | None = None
         self.exported: Path | None = None
         self._root_run_id: str | None = None
@@ -113,7 +112,6 @@ class RunView(anywidget.AnyWidget):
         """The run is over (call on the kernel thread, also after an error or interrupt): send what
         is left, stop the flusher, and put the finished tree into the displayed output's text/html
         for readers without a kernel. `result` is the RLMResult, an exception, or None."""
-        self.result = result
         log_path = getattr(result, "log_path", None)
         if log_path is not None:
             self.log_path = Path(log_path)
