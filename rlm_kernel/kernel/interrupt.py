@@ -19,16 +19,14 @@ from typing import Any
 
 
 class InterruptRouter:
-    """Installed for the duration of one run; `interrupted` tells the magic what ended the run."""
+    """Installed for the duration of one run."""
 
     def __init__(self, task: asyncio.Task[Any], executor: Any) -> None:
         self.task = task
         self.executor = executor
         self.loop = task.get_loop()
-        self.interrupted = False
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.interrupted = True
         if getattr(self.executor, "blocking", False):
             raise KeyboardInterrupt
         self.loop.call_soon_threadsafe(self._cancel)

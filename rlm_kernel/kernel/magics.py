@@ -79,7 +79,6 @@ def _typed(option: str) -> Callable[[str], Any]:
         except ConfigValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    parse.__name__ = OPTION_TYPES[option].__name__
     return parse
 
 
