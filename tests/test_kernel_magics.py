@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlm_kernel.engine.record import list_runs
+from rlm_kernel.engine.record import RunLog, list_runs
+from rlm_kernel.kernel.runs import run_markdown
 from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
 
 QUESTION = "Which harbour did the ship leave from?"
@@ -109,3 +110,20 @@ def test_an_empty_rlm_cell_as_the_first_error_still_gets_a_reply(tmp_path: Path)
             assert kernel.run("1 + 1").status == "ok"
         finally:
             kernel.shutdown()
+
+
+def test_show_without_a_widget_writes_markdown_that_code_cannot_break(tmp_path: Path) -> None:
+    """`%rlm show` where no widget can be shown (plain IPython): a model's code holding a fence
+    stays inside its own code block."""
+    code = 'prompt = """```\\nquote\\n```"""'
+    log = RunLog(path=tmp_path / "r.jsonl", events=[
+        {"type": "run_started", "run_id": "r1", "question": "Q?", "model": "m", "sub_model": "s"},
+        {"type": "turn_finished", "run_id": "r1", "step": 1, "text": "Plan.\n```repl\nx = 1\n```"},
+        {"type": "cell_finished", "run_id": "r1", "step": 1, "index": 0, "code": code,
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "done\n"}]},
+        {"type": "run_finished", "run_id": "r1", "status": "done", "answer": "42"},
+    ])
+    text = run_markdown(log)
+    assert "> Plan.\n> ```repl" in text
+    assert f"````python\n{code}\n````" in text and "```text\ndone\n```" in text
+    assert text.endswith("#### Answer · done\n\n42")

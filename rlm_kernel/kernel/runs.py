@@ -11,6 +11,7 @@ from typing import Any
 from ..engine import events as ev
 from ..engine.record import RunLog, list_runs
 from ..engine.text import outputs_to_text, truncate
+from ..export.markdown import fence, quote
 
 RESUMABLE = frozenset({"stopped", "crashed", "failed", "budget"})
 
@@ -89,13 +90,13 @@ def run_markdown(log: RunLog, *, output_chars: int = 2000) -> str:
         if e["run_id"] != root:
             continue
         if e["type"] == ev.TURN_FINISHED:
-            parts.append(f"#### Step {e['step']}\n\n{_quote(e['text'])}")
+            parts.append(f"#### Step {e['step']}\n\n{quote(e['text'].strip() or '(empty)')}")
         elif e["type"] == ev.CELL_FINISHED:
             mark = " (edited by a person)" if e.get("edited") else ""
-            parts.append(f"Cell {e['index']}{mark}:\n\n```python\n{e['code'].rstrip()}\n```")
+            parts.append(f"Cell {e['index']}{mark}:\n\n{fence(e['code'], 'python')}")
             text = outputs_to_text(e.get("outputs") or []).strip()
             if text:
-                parts.append(f"```text\n{truncate(text, output_chars)}\n```")
+                parts.append(fence(truncate(text, output_chars), "text"))
         elif e["type"] == ev.NOTE:
             parts.append(f"*Note from a person:* {e['text']}")
     if fin:
@@ -104,10 +105,6 @@ def run_markdown(log: RunLog, *, output_chars: int = 2000) -> str:
     else:
         parts.append("*The run did not finish (the kernel stopped mid-run); `%rlm resume` continues it.*")
     return "\n\n".join(parts)
-
-
-def _quote(text: str) -> str:
-    return "\n".join("> " + line for line in text.strip().splitlines()) or "> (empty)"
 
 
 def _clip(text: str, n: int) -> str:
