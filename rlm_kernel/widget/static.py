@@ -12,6 +12,7 @@ from typing import Any
 from ..engine import events as ev
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
 from ..engine.text import strip_ansi
+from ..export.markdown import plural
 from ..export.summary import summarize
 from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output
 
@@ -120,9 +121,9 @@ def _clip(text: str, n: int) -> str:
 
 def _render_step(node: RunNode, step: Step, depth: int) -> str:
     subcalls = step.subcalls
-    summary = [f"Step {step.step}", f"{len(step.cells)} cell{'s' if len(step.cells) != 1 else ''}"]
+    summary = [f"Step {step.step}", plural(len(step.cells), "cell")]
     if subcalls:
-        summary.append(f"{len(subcalls)} sub-call{'s' if len(subcalls) != 1 else ''}")
+        summary.append(plural(len(subcalls), "sub-call"))
     if any(cell.edited for cell in step.cells):
         summary.append('<span class="rlm-edited">edited</span>')
     parts = [_markdownish(step.text)]
@@ -167,7 +168,7 @@ def header_line(node: RunNode) -> str:
     usage = summary.total
     models = " / ".join(_esc(m) for m in (st.get("model"), st.get("sub_model")) if m)
     bits = [f'<b data-testid="rlm-status">{_esc(fin.get("status") or "running")}</b>', models,
-            f"{summary.steps} steps", f"{summary.subcalls} sub-calls",
+            plural(summary.steps, "step"), plural(summary.subcalls, "sub-call"),
             f"tokens {usage.input_tokens:,} in / {usage.output_tokens:,} out / {usage.cache_read_tokens:,} cached"]
     if fin.get("cost") is not None:
         bits.append(f"${float(fin['cost']):.4f}")
