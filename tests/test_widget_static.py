@@ -90,6 +90,17 @@ def test_a_run_that_restarts_a_step_after_resume_shows_the_new_attempt_only():
     assert "Second attempt" in html and "Plan:" not in html and "edited by a person" not in html
 
 
+def test_steps_a_resume_abandoned_are_hidden_even_when_not_run_again():
+    events = [
+        *tree_events()[:4],  # step 1 started a cell, then the process stopped
+        e(ev.RUN_RESUMED, from_step=0, rebuilt=True),
+        e(ev.RUN_FINISHED, status="budget", answer="", reason="max_cost"),  # ended before a new turn
+    ]
+    html = render_static_html(events)
+    assert 'data-testid="rlm-step-node"' not in html and "Plan:" not in html
+    assert 'data-testid="rlm-status">budget<' in html
+
+
 def test_from_log_of_a_crashed_run_is_finished_and_says_so(tmp_path: Path):
     log = tmp_path / "r.jsonl"
     log.write_text("\n".join(__import__("json").dumps(x) for x in tree_events()[:5]) + "\n")
