@@ -83,9 +83,8 @@ def configured_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         profile = root / "ipython" / "profile_default"
         profile.mkdir(parents=True)
         (profile / "ipython_kernel_config.py").write_text("c.RLMKernel.max_depth = 3\n")
-        session = KernelSession(work, env={"RLM_SUB_MODEL": "from-env"})
-        yield session, work
-        session.shutdown()
+        with KernelSession(work, env={"RLM_SUB_MODEL": "from-env"}) as session:
+            yield session, work
 
 
 def test_kernel_reads_config_files_env_and_session(configured_kernel: tuple[KernelSession, Path]) -> None:

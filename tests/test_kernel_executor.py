@@ -14,11 +14,9 @@ from rlm_kernel.kernel.testing import Cell, KernelSession, jupyter_sandbox
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
-    with jupyter_sandbox(tmp_path_factory.mktemp("executor")) as work:
-        session = KernelSession(work)
+    with jupyter_sandbox(tmp_path_factory.mktemp("executor")) as work, KernelSession(work) as session:
         session.run("from rlm_kernel.kernel.executor import ShellExecutor\nimport json")
         yield session
-        session.shutdown()
 
 
 def generated(kernel: KernelSession, code: str, *, timeout: float | None = 10, quiet: bool = False

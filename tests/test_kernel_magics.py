@@ -19,15 +19,13 @@ TEXT = "The ship left the harbour of Lisbon at dawn. Later it anchored off Praia
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KernelSession, Path, str]]:
     """A kernel with one finished demo run."""
-    with jupyter_sandbox(tmp_path_factory.mktemp("magics")) as work:
-        kernel = KernelSession(work)
+    with jupyter_sandbox(tmp_path_factory.mktemp("magics")) as work, KernelSession(work) as kernel:
         kernel.run(f"%rlm config model=demo\ncontext = {TEXT!r}")
         cell = kernel.run(f"%%rlm\n{QUESTION}")
         assert cell.status == "ok", cell.text
         run_id = list_runs(work / "rlm_runs")[0].root_run_id
         assert run_id
         yield kernel, work, run_id
-        kernel.shutdown()
 
 
 def usage_error(cell) -> str:
@@ -75,15 +73,11 @@ def test_export_and_replay(demo: tuple[KernelSession, Path, str]) -> None:
 
 
 def test_load_ext_in_a_plain_python_kernel(tmp_path: Path) -> None:
-    with jupyter_sandbox(tmp_path) as work:
-        kernel = KernelSession(work, kernel_name="python3")
-        try:
-            kernel.run(f"%load_ext rlm_kernel.kernel\n%rlm config model=demo\ncontext = {TEXT!r}")
-            cell = kernel.run(f"%%rlm\n{QUESTION}")
-            assert cell.status == "ok", cell.text
-            assert "Lisbon" in kernel.run("print(_.answer)").text
-        finally:
-            kernel.shutdown()
+    with jupyter_sandbox(tmp_path) as work, KernelSession(work, kernel_name="python3") as kernel:
+        kernel.run(f"%load_ext rlm_kernel.kernel\n%rlm config model=demo\ncontext = {TEXT!r}")
+        cell = kernel.run(f"%%rlm\n{QUESTION}")
+        assert cell.status == "ok", cell.text
+        assert "Lisbon" in kernel.run("print(_.answer)").text
 
 
 def test_rlm_cells_run_as_coroutines_even_with_autoawait_off(demo: tuple[KernelSession, Path, str]) -> None:
@@ -101,15 +95,11 @@ def test_rlm_cells_run_as_coroutines_even_with_autoawait_off(demo: tuple[KernelS
 def test_an_empty_rlm_cell_as_the_first_error_still_gets_a_reply(tmp_path: Path) -> None:
     """ipykernel resets its last traceback only for non-coroutine cells; a fresh kernel whose first
     error was a UsageError in a %%rlm cell used to send no reply at all (the cell hung)."""
-    with jupyter_sandbox(tmp_path) as work:
-        kernel = KernelSession(work)
-        try:
-            cell = kernel.run("%%rlm --model demo\n", timeout=30)
-            assert cell.status == "error"
-            assert "cell body is empty" in cell.text
-            assert kernel.run("1 + 1").status == "ok"
-        finally:
-            kernel.shutdown()
+    with jupyter_sandbox(tmp_path) as work, KernelSession(work) as kernel:
+        cell = kernel.run("%%rlm --model demo\n", timeout=30)
+        assert cell.status == "error"
+        assert "cell body is empty" in cell.text
+        assert kernel.run("1 + 1").status == "ok"
 
 
 def test_show_without_a_widget_writes_markdown_that_code_cannot_break(tmp_path: Path) -> None:

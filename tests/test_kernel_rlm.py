@@ -54,11 +54,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def kernel(workdir: Path, server: FakeAnthropic) -> Iterator[KernelSession]:
-    session = KernelSession(workdir, env={"ANTHROPIC_API_KEY": KEY})
-    cell = session.run(f"%rlm config base_url={server.base_url} provider=anthropic cell_timeout=60")
-    assert "session" in cell.text
-    yield session
-    session.shutdown()
+    with KernelSession(workdir, env={"ANTHROPIC_API_KEY": KEY}) as session:
+        cell = session.run(f"%rlm config base_url={server.base_url} provider=anthropic cell_timeout=60")
+        assert "session" in cell.text
+        yield session
 
 
 @pytest.fixture
@@ -239,8 +238,7 @@ def test_resume_after_the_kernel_was_killed(workdir: Path, fake: FakeAnthropic) 
     log = list_runs(crash_dir / "rlm_runs")[0]
     assert log.status == "crashed"
 
-    second = KernelSession(crash_dir, env={"ANTHROPIC_API_KEY": KEY})
-    try:
+    with KernelSession(crash_dir, env={"ANTHROPIC_API_KEY": KEY}) as second:
         assert value(second, "'x' in dir()") == "False"
         assert "crashed" in second.run("%rlm runs").text
         shown = second.run("%rlm show")  # a crashed run can be looked at before it is resumed
@@ -250,6 +248,4 @@ def test_resume_after_the_kernel_was_killed(workdir: Path, fake: FakeAnthropic) 
         assert "x is 41" not in cell.text  # the rebuild re-ran step 1 quietly
         assert "y is 42" in cell.text
         assert value(second, "(_.answer, _.status, x, y)") == "('42', 'done', 41, 42)"
-    finally:
-        second.shutdown()
     assert RunLog.read(log.path).status == "done"

@@ -86,7 +86,8 @@ class Cell:
 
 
 class KernelSession:
-    """One kernel process and a blocking client, started in `cwd` with `env` additions."""
+    """One kernel process and a blocking client, started in `cwd` with `env` additions; as a
+    context manager, shut down on exit."""
 
     def __init__(self, cwd: Path, env: dict[str, str] | None = None, kernel_name: str = KERNEL_NAME) -> None:
         self.km = KernelManager(kernel_name=kernel_name)
@@ -94,6 +95,12 @@ class KernelSession:
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
+
+    def __enter__(self) -> KernelSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
 
     def execute(self, code: str) -> str:
         return self.kc.execute(code, allow_stdin=False)
