@@ -192,6 +192,22 @@ def test_interrupt_during_model_call_then_resume(kernel: KernelSession, fake: Fa
     assert latest_log(workdir).status == "done"
 
 
+def test_resume_finds_an_interrupted_run_logged_elsewhere(kernel: KernelSession, fake: FakeAnthropic,
+                                                           workdir: Path) -> None:
+    """`%rlm resume` with no run named continues this session's last run, wherever --runs-dir put it."""
+    kernel.run("context = 'alpha beta gamma delta ' * 50")
+    fake.latency = lambda r: 30.0 if len(r["messages"]) == 1 else 0.0
+    msg_id = kernel.execute("%%rlm --runs-dir elsewhere\nHow many words?")
+    wait_until(lambda: len(fake.requests) >= 1, what="the first model request")
+    kernel.interrupt()
+    assert "stopped (interrupted)" in one_line_error(kernel.collect(msg_id, timeout=15))
+    log = list_runs(workdir / "elsewhere")[0]
+    fake.latency = 0.0
+    resumed = kernel.run("%rlm resume", timeout=60)
+    assert resumed.status == "ok", resumed.text
+    assert value(kernel, "(_.status, _.run_id)") == f"('done', '{log.root_run_id}')"
+
+
 def test_interrupt_during_blocking_generated_cell(kernel: KernelSession, fake: FakeAnthropic,
                                                   workdir: Path) -> None:
     kernel.run("context = 'text ' * 10")

@@ -207,7 +207,7 @@ class RLMMagics(Magics):
             return arun(question, context, options=options, executor=executor, steering=steering,
                         subscribers=subscribers)
 
-        return await self._drive(start, executor, steering, view)
+        return await self._drive(start, executor, steering, view, options.resolved_runs_dir())
 
     # --- %rlm -------------------------------------------------------------------------------------
     @line_magic("rlm")
@@ -282,7 +282,7 @@ class RLMMagics(Magics):
             return aresume(log, executor=executor, steering=steering, subscribers=[unquiet, *subscribers],
                            rebuild_namespace=rebuild, **overrides)
 
-        return await self._drive(start, executor, steering, view)
+        return await self._drive(start, executor, steering, view, log.path.parent)
 
     def do_export(self, rest: str) -> Path:
         parts = _split(rest, "%rlm export")
@@ -319,9 +319,9 @@ class RLMMagics(Magics):
 
     # --- running ------------------------------------------------------------------------------
     async def _drive(self, start: Callable[[list[Any]], Awaitable[RLMResult]], executor: ShellExecutor,
-                     steering: Steering, view: _LazyView) -> RLMResult:
+                     steering: Steering, view: _LazyView, runs_dir: Path) -> RLMResult:
         """Run one start()/resume as its own task with interrupts routed to it, and turn every way
-        it can end into either a result or one line."""
+        it can end into either a result or one line. `runs_dir` is where the run logs."""
         tracker = _Tracker()
         task = asyncio.ensure_future(_contained(start([tracker, view])))
         router = InterruptRouter(task, executor)
@@ -331,10 +331,10 @@ class RLMMagics(Magics):
         except BaseException as exc:
             steering.stop()  # child runs on their own threads end at their next check
             view.finish(None)
-            self._remember(tracker.run_id)
+            self._remember(tracker.run_id, runs_dir)
             raise self._explain(exc, tracker) from None
         view.finish(result)
-        self._remember(result.run_id, result.log_path)
+        self._remember(result.run_id, runs_dir, result.log_path)
         return result
 
     @staticmethod
@@ -351,11 +351,11 @@ class RLMMagics(Magics):
             return one_line(exc, str(exc))  # e.g. an empty question, a missing context snapshot
         return exc  # a real failure during the run deserves its traceback
 
-    def _remember(self, run_id: str | None, log_path: Path | None = None) -> None:
+    def _remember(self, run_id: str | None, runs_dir: Path, log_path: Path | None = None) -> None:
         if run_id is None:
             return
         self.session_runs.add(run_id)
-        self.last_log = Path(log_path) if log_path else self._runs_dir() / f"{run_id}.jsonl"
+        self.last_log = Path(log_path) if log_path else runs_dir / f"{run_id}.jsonl"
 
     def _options(self, overrides: dict[str, Any]) -> RLMOptions:
         try:
