@@ -390,7 +390,7 @@ class Store {
       this.rootId = run.id; // a resumed run's view may start without run_started
       if (this.state === "starting") this.state = "running";
     }
-    const isRoot = run && (this.rootId === run.id || (!this.rootId && it.type === "run_started" && !it.parent_run_id));
+    const isRoot = run && this.rootId === run.id;
     const stepKey = (n) => `step|${run.id}|${Number(n) || 0}`;
     switch (it.type) {
       case "run_started":
@@ -399,15 +399,12 @@ class Store {
           run.parentRun = String(it.parent_run_id);
           run.parentSub = String(it.parent_subcall_id);
           dirty.add(`sub|${run.parentRun}|${run.parentSub}`);
-        } else if (!this.rootId) {
-          this.rootId = run.id;
-          this.state = "running";
         }
         dirty.add("head").add("controls");
         break;
       case "turn_started": {
         const prev = run.lastStep;
-        if (run.steps.has(Number(it.step))) run.steps.delete(Number(it.step)); // the step runs again
+        run.steps.delete(Number(it.step)); // a step that runs again starts afresh
         this.step(run, it.step);
         this.forget(run, it.step);
         dirty.add(stepKey(it.step)).add(stepKey(prev)).add("head");
@@ -557,10 +554,11 @@ class Store {
     return this.isOpen(`step|${run.id}|${s.n}`, current || !!pendingHere);
   }
 
+  // expand/collapse-all and "open while its child runs" apply to rlm_query rows only
   subOpen(sub) {
-    if (this.ui.open.has(`sub|${sub.run}|${sub.id}`)) return this.ui.open.get(`sub|${sub.run}|${sub.id}`);
-    if (this.ui.all) return this.ui.all === "open" && sub.kind === "rlm";
-    return sub.kind === "rlm" && !this.childFinished(sub);
+    const key = `sub|${sub.run}|${sub.id}`;
+    if (sub.kind !== "rlm") return this.ui.open.get(key) ?? false;
+    return this.isOpen(key, !this.childFinished(sub));
   }
 
   childFinished(sub) {
