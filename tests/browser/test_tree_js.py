@@ -4,7 +4,6 @@ safety helpers (Markdown, HTML sanitizing) are checked quickly and precisely."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,12 @@ pytestmark = pytest.mark.browser
 
 WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
 
-HARNESS = """async () => {
+HARNESS = """async (staticHtml) => {
   const mod = await import("/tree.js");
   const listeners = {};
   const sent = [];
   const state = { key: "k-" + Math.random(), header: { question: "How many widgets?", max_iterations: 9 },
-                  static_html: "" };
+                  static_html: staticHtml };
   const model = {
     get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes() {},
     send: (m) => sent.push(JSON.parse(JSON.stringify(m))),
@@ -36,8 +35,8 @@ HARNESS = """async () => {
 }"""
 
 
-@pytest.fixture
-def tree(page: Any) -> Any:
+def load_tree(page: Any, static_html: str = "") -> Any:
+    """A page serving tree.js and tree.css with one widget rendered on a stand-in model."""
     def serve(route: Any) -> None:
         name = route.request.url.rsplit("/", 1)[-1] or "index.html"
         if name == "tree.js":
@@ -49,8 +48,13 @@ def tree(page: Any) -> Any:
 
     page.route("http://rlm.test/**", serve)
     page.goto("http://rlm.test/index.html")
-    page.evaluate(HARNESS)
+    page.evaluate(HARNESS, static_html)
     return page
+
+
+@pytest.fixture
+def tree(page: Any) -> Any:
+    return load_tree(page)
 
 
 def deliver(page: Any, msg: dict[str, Any]) -> None:
@@ -238,15 +242,6 @@ def test_ansi_colours_become_spans(tree: Any) -> None:
 
 
 def test_without_a_kernel_the_saved_static_tree_is_shown(page: Any) -> None:
-    def serve(route: Any) -> None:
-        if route.request.url.endswith("tree.js"):
-            route.fulfill(body=(WIDGETS / "tree.js").read_text(), content_type="text/javascript")
-        else:
-            route.fulfill(body="<!doctype html><body></body>", content_type="text/html")
-
-    page.route("http://rlm.test/**", serve)
-    page.goto("http://rlm.test/index.html")
-    static = '<div data-testid="rlm-answer">saved answer</div>'
-    page.evaluate(HARNESS.replace('static_html: ""', f"static_html: {json.dumps(static)}"))
+    load_tree(page, static_html='<div data-testid="rlm-answer">saved answer</div>')
     page.locator(".rlm-static-box [data-testid='rlm-answer']").wait_for(timeout=5_000)
     assert "No kernel is attached" in page.locator(".rlm-static-box").inner_text()
