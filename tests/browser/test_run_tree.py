@@ -105,6 +105,13 @@ def run_cell(page: Any, n: int, wait: bool = False) -> None:
         expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=30_000)
 
 
+def start_run(page: Any, url: str) -> None:
+    """Open the notebook, run its first cell (the context) and start its second (a %%rlm cell)."""
+    open_notebook(page, url)
+    run_cell(page, 0, wait=True)
+    run_cell(page, 1)
+
+
 def step_node(page: Any, n: int) -> Any:
     """A step of the root run (child steps sit inside sub-calls)."""
     return page.locator(f".rlm-tree > [data-testid='rlm-step-node'][data-step='{n}']")
@@ -116,9 +123,7 @@ def test_watch_pause_edit_resume_then_reload(lab: Lab, page: Any, srv: FakeAnthr
     tag = lab.comms
     url = lab.notebook("tree.ipynb", ["context = 'box A: 4 widgets|box B: 4 widgets|box C: 4 widgets'",
                                       magic(srv, "How many widgets are there?")])
-    open_notebook(page, url)
-    run_cell(page, 0, wait=True)
-    run_cell(page, 1)
+    start_run(page, url)
 
     run = page.locator("[data-testid='rlm-run']")
     expect(run).to_be_visible()
@@ -196,9 +201,7 @@ def test_stop_interrupt_from_the_toolbar_and_resume(lab: Lab, page: Any, srv: Fa
                                       magic(srv, "Resume me after an interrupt."),
                                       "print('kernel alive', 1 + 1)",
                                       "%rlm resume"])
-    open_notebook(page, url)
-    run_cell(page, 0, wait=True)
-    run_cell(page, 1)
+    start_run(page, url)
     first = page.locator("[data-testid='rlm-run']").nth(0)
     expect(first.locator(".rlm-tree > [data-testid='rlm-step-node']")).to_have_count(2, timeout=30_000)
     first.locator("[data-testid='rlm-stop']").click()
@@ -236,9 +239,7 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
 
     tag = lab.comms
     url = lab.notebook("outputs.ipynb", ["context = 'anything'", magic(srv, "Show outputs, please.")])
-    open_notebook(page, url)
-    run_cell(page, 0, wait=True)
-    run_cell(page, 1)
+    start_run(page, url)
     run = page.locator("[data-testid='rlm-run']")
     expect(run).to_be_visible()
     run.locator("[data-testid='rlm-pause']").click()
