@@ -15,9 +15,9 @@ import pytest
 
 from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
+from rlm_kernel.widget.view import WIDGET_MIME
 
 ROOT = "claude-sonnet-5-5"
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 class WidgetDriver:
