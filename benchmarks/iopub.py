@@ -49,12 +49,13 @@ def measure(steps: int = 200, root_latency: float = 0.2) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rlm-iopub-") as tmp, jupyter_sandbox(Path(tmp)) as work, \
             FakeAnthropic(root_model=ROOT_MODEL, latency=root_latency) as srv:
         srv.responder = respond
-        ks = KernelSession(work, env={"ANTHROPIC_API_KEY": "bench-key", "RLM_RUNS_DIR": str(Path(tmp) / "runs")})
-        try:
+        env = {"ANTHROPIC_API_KEY": "bench-key", "RLM_RUNS_DIR": str(Path(tmp) / "runs")}
+        with KernelSession(work, env=env) as ks:
             assert ks.run("context = 'a small input'").status == "ok"
             t0 = time.monotonic()
             msg_id = ks.execute(f"%%rlm --provider anthropic --base-url {srv.base_url} --model {ROOT_MODEL} "
                                 f"--max-iterations {len(plan) + 5}\nWhat is v at the end?")
+            # Read IOPub here rather than with ks.collect(): each message's arrival time is needed.
             received: list[tuple[float, int, str]] = []
             deadline = t0 + 60 + len(plan) * (root_latency + 1.0)
             while time.monotonic() < deadline:
@@ -68,8 +69,6 @@ def measure(steps: int = 200, root_latency: float = 0.2) -> dict[str, Any]:
                 if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                     break
             wall = time.monotonic() - t0
-        finally:
-            ks.shutdown()
         starts = sorted(r.time for r in srv.requests if r.model == ROOT_MODEL)
     if len(starts) != steps:
         raise RuntimeError(f"the scripted {steps}-step run made {len(starts)} root requests; see the run log")
