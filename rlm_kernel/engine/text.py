@@ -171,3 +171,7 @@ def _human_size(n: int) -> str:
     if n < 1024 * 1024:
         return f"{round(n / 1024)} KB"
     return f"{n / (1024 * 1024):.1f} MB"
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 step", "1,000 sub-calls": counts as the tree, the static HTML and the export write them."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+from ..engine.text import plural
+
+__all__ = ["duration", "fence", "heading", "inline", "plural", "quote"]
+
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
@@ -31,9 +35,6 @@ def quote(text: str) -> str:
 def heading(level: int, text: str) -> str:
     return f"{'#' * max(1, min(level, 6))} {text}"
 
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def duration(seconds: float | None) -> str:

@@ -10,10 +10,9 @@ import re
 from typing import Any
 
 from ..engine import events as ev
+from ..engine.runsummary import summarize
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
-from ..engine.text import strip_ansi
-from ..export.markdown import plural
-from ..export.summary import summarize
+from ..engine.text import plural, strip_ansi
 from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output
 
 #: Sub-call lists longer than this show their first HEAD and last TAIL entries in the static tree.

@@ -1,5 +1,6 @@
-"""The figures a title cell shows (models, steps, sub-calls, tokens, cost, status), taken from
-`run_finished` when the run finished and recomputed from the events when it did not."""
+"""The figures a run's header shows (models, steps, sub-calls, tokens, cost, status), taken from
+`run_finished` when the run finished and recomputed from the events when it did not. Shared by the
+export's title cell and the widget's static tree."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..engine import pricing
-from ..engine.runtree import RunNode
-from ..engine.types import Usage
-from .markdown import plural
+from . import pricing
+from .runtree import RunNode
+from .text import plural
+from .types import Usage
 
 SOURCES = {
     "FINAL": "answered with FINAL",
