@@ -17,51 +17,43 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("RLM_RUNS_DIR") or "rlm_runs")
 
 
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    """A field whose help text is read by the kernel's config traits and `%%rlm --help`."""
+    return field(default=default, metadata={"help": help}, **kw)
+
+
 @dataclass
 class RLMOptions:
-    #: Root model id. "demo" selects the offline demo model.
-    model: str | None = None
-    #: Model for llm_query / llm_query_batched and for children at the depth limit.
-    sub_model: str | None = None
-    #: "anthropic", "openai" (any OpenAI-compatible server) or "demo"; None picks from the
-    #: environment: ANTHROPIC_API_KEY → anthropic, RLM_OPENAI_BASE_URL → openai, else an error.
-    provider: str | None = None
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    max_iterations: int = 30
-    max_depth: int = 2
-    max_subcalls: int | None = 1000
-    #: Budget on total tokens (input + output + cache) over the whole run tree.
-    max_tokens: int | None = None
-    #: Budget in dollars; only enforced for models with a known price.
-    max_cost: float | None = None
-    #: Seconds a single generated cell may run before it is interrupted.
-    cell_timeout: float | None = 120.0
-    #: Wall-clock seconds for the whole run.
-    timeout: float | None = None
-    #: Characters of cell output fed back to the model per step (head + tail).
-    output_limit: int = 20_000
-    #: Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds of latency).
-    concurrency: int = 32
-    #: Answer an identical sub-call (same model and prompt) once per run tree.
-    memoize: bool = True
-    #: Characters of the context shown to the root model as a head/tail preview (0: none).
-    preview_chars: int = 2000
-    #: Per-response output limit sent to the model; current models think adaptively and their thinking
-    #: counts toward it, so it is generous (it bounds, it does not bill).
-    max_output_tokens: int = 16_000
-    #: Retries left to the SDK (it backs off and honours retry-after).
-    max_retries: int = 4
-    #: Per-request timeout in seconds handed to the SDK.
-    request_timeout: float = 600.0
-    #: Where run logs (JSON lines) go.
-    runs_dir: str | None = None
-    #: Pause before every generated cell for review (kernel/widget).
-    approve: bool = False
-    #: Prompt caching breakpoints (Anthropic).
-    cache: bool = True
-    #: Price overrides: {model: {"input": $/Mtok, "output": ..., "cache_read": ..., "cache_write": ...}}.
-    prices: dict[str, dict[str, float]] | None = None
+    model: str | None = _opt(None, "Root model id; 'demo' selects the offline demo model.")
+    sub_model: str | None = _opt(None, "Model for llm_query / llm_query_batched and for children at the "
+                                       "depth limit.")
+    provider: str | None = _opt(None, "'anthropic', 'openai' (any OpenAI-compatible server) or 'demo'; unset "
+                                      "picks from the environment: ANTHROPIC_API_KEY -> anthropic, "
+                                      "RLM_OPENAI_BASE_URL -> openai.")
+    base_url: str | None = _opt(None, "API base URL (a local or proxy server).")
+    api_key: str | None = _opt(None, "API key; never recorded (the kernel reads it from the environment only).",
+                               repr=False)
+    max_iterations: int = _opt(30, "Root model turns before one forced call for the answer.")
+    max_depth: int = _opt(2, "Levels of rlm_query children; at the limit rlm_query acts as llm_query.")
+    max_subcalls: int | None = _opt(1000, "Sub-calls over the whole run tree.")
+    max_tokens: int | None = _opt(None, "Budget on total tokens (input + output + cache) over the run tree.")
+    max_cost: float | None = _opt(None, "Dollar budget; enforced for models with a known price.")
+    cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.")
+    timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.")
+    output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).")
+    concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).")
+    memoize: bool = _opt(True, "Answer an identical sub-call (same model and prompt) once per run tree.")
+    preview_chars: int = _opt(2000, "Characters of the context shown to the root model as a head/tail "
+                                    "preview (0: none).")
+    max_output_tokens: int = _opt(16_000, "Output tokens per model response; adaptive thinking counts toward "
+                                          "it, so it is generous (it bounds, it does not bill).")
+    max_retries: int = _opt(4, "Retries left to the model SDK (it backs off and honours retry-after).")
+    request_timeout: float = _opt(600.0, "Seconds per model request, handed to the SDK.")
+    runs_dir: str | None = _opt(None, "Directory for run logs (default: $RLM_RUNS_DIR, else ./rlm_runs).")
+    approve: bool = _opt(False, "Pause before every generated cell for review.")
+    cache: bool = _opt(True, "Prompt caching breakpoints (Anthropic).")
+    prices: dict[str, dict[str, float]] | None = _opt(  # noqa: RUF009 - _opt is dataclasses.field
+        None, 'Price overrides: {model: {"input": $/Mtok, "output": ..., "cache_read": ..., "cache_write": ...}}.')
 
     @classmethod
     def names(cls) -> list[str]:

@@ -76,31 +76,9 @@ def parse_value(option: str, text: str) -> Any:
         raise ConfigValueError(f"{option} must be {article}, got {text!r}") from None
 
 
-#: The help text of each `c.RLMKernel.<option>` trait.
-OPTION_HELP: dict[str, str] = {
-    "model": "Root model id; 'demo' selects the offline demo model.",
-    "sub_model": "Model for llm_query and sub-calls.",
-    "provider": "'anthropic', 'openai' (compatible server) or 'demo'.",
-    "base_url": "API base URL (a local or proxy server).",
-    "max_iterations": "Root model turns before a forced answer.",
-    "max_depth": "Depth of rlm_query children.",
-    "max_subcalls": "Sub-calls over a whole run tree.",
-    "max_tokens": "Token budget over a whole run tree.",
-    "max_cost": "Dollar budget (models with a known price).",
-    "cell_timeout": "Seconds one generated cell may run.",
-    "timeout": "Wall-clock seconds for a whole run.",
-    "output_limit": "Characters of output the model sees per step.",
-    "concurrency": "Concurrent sub-calls in llm_query_batched.",
-    "memoize": "Answer identical sub-calls once per run.",
-    "preview_chars": "Characters of context preview the root model sees.",
-    "max_output_tokens": "Output tokens per model response.",
-    "max_retries": "Retries left to the model SDK.",
-    "request_timeout": "Seconds per model request.",
-    "runs_dir": "Directory for run logs (default ./rlm_runs).",
-    "approve": "Pause before every generated cell for review.",
-    "cache": "Prompt caching breakpoints (Anthropic).",
-    "prices": "Price overrides: {model: {input, output, ...} in $/Mtok}.",
-}
+#: The help text of each option, written once on RLMOptions' fields.
+OPTION_HELP: dict[str, str] = {f.name: f.metadata.get("help", "") for f in fields(RLMOptions)
+                               if f.name in OPTION_TYPES}
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool, dict: Dict}
 

@@ -27,7 +27,7 @@ from ..engine.outcome import RLMResult
 from ..engine.record import RunLog, list_runs
 from ..engine.steering import Steering
 from . import transform
-from .config import OPTION_TYPES, ConfigValueError, Defaults, RLMSettings, describe, parse_value
+from .config import OPTION_HELP, OPTION_TYPES, ConfigValueError, Defaults, RLMSettings, describe, parse_value
 from .executor import ShellExecutor
 from .interrupt import InterruptRouter
 from .runs import RESUMABLE, RunNotFound, find_run, run_markdown, runs_table
@@ -88,9 +88,11 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
             continue
         flag = "--" + name.replace("_", "-")
         if kind is bool:
-            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                           help=OPTION_HELP[name])
         else:
-            p.add_argument(flag, dest=name, type=_typed(name), default=None, metavar=kind.__name__.upper())
+            p.add_argument(flag, dest=name, type=_typed(name), default=None, metavar=kind.__name__.upper(),
+                           help=OPTION_HELP[name])
 
 
 def cell_parser() -> _ArgParser:
