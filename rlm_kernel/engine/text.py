@@ -53,7 +53,7 @@ def outputs_to_text(outputs: list[dict[str, Any]]) -> str:
     for out in outputs:
         kind = out.get("output_type")
         if kind == "stream":
-            key, text = "stream:" + str(out.get("name", "stdout")), _joined(out.get("text", ""))
+            key, text = "stream:" + str(out.get("name", "stdout")), joined(out.get("text", ""))
             if pieces and pieces[-1][0] == key:
                 text = pieces.pop()[1] + text
         elif kind in ("display_data", "execute_result", "update_display_data"):
@@ -79,11 +79,11 @@ def bundle_to_text(data: dict[str, Any]) -> str:
     """One mimebundle as text: text/plain, else markdown, else HTML reduced to its text, else JSON,
     else a placeholder such as "<image/png 12 KB>"."""
     if "text/plain" in data:
-        return strip_ansi(_joined(data["text/plain"]))
+        return strip_ansi(joined(data["text/plain"]))
     if "text/markdown" in data:
-        return _joined(data["text/markdown"])
+        return joined(data["text/markdown"])
     if "text/html" in data:
-        return html_to_text(_joined(data["text/html"]))
+        return html_to_text(joined(data["text/html"]))
     for mime in ("application/json", "text/latex"):
         if mime in data:
             value = data[mime]
@@ -141,10 +141,12 @@ def _error_text(out: dict[str, Any]) -> str:
     return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}\n"
 
 
-def _joined(value: Any) -> str:
-    """nbformat stores multi-line strings either whole or as a list of lines."""
+def joined(value: Any) -> str:
+    """nbformat stores multi-line strings either whole or as a list of lines; None is empty."""
     if isinstance(value, list):
         return "".join(str(v) for v in value)
+    if value is None:
+        return ""
     return value if isinstance(value, str) else str(value)
 
 
@@ -157,7 +159,7 @@ def _apply_carriage_returns(text: str) -> str:
 
 
 def _payload_bytes(mime: str, value: Any) -> int:
-    raw = _joined(value) if not isinstance(value, dict) else json.dumps(value)
+    raw = joined(value) if not isinstance(value, dict) else json.dumps(value)
     if mime.startswith("image/") and not mime.endswith("+xml"):
         # Binary mimetypes are stored base64-encoded.
         b64 = raw.replace("\n", "").replace(" ", "")

@@ -13,17 +13,11 @@ from typing import Any
 
 from nbformat import NotebookNode, from_dict
 
+from ..engine.text import joined
 from .redact import Redactor
 
 #: Mimetypes stored as base64 text; they are dropped (with a note), never cut, when too large.
 _BINARY_PREFIXES = ("image/", "audio/", "video/", "application/pdf")
-
-
-def joined(value: Any) -> str:
-    """nbformat multi-line strings may be stored whole or as a list of lines."""
-    if isinstance(value, list):
-        return "".join(str(v) for v in value)
-    return value if isinstance(value, str) else str(value)
 
 
 def base64_payload(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import events as ev
+from ..engine.text import joined
 
 #: Characters of a sub-call prompt shown before "show full prompt".
 PROMPT_PREVIEW = 240
@@ -30,13 +31,6 @@ _IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _RICH_MIMES = ("text/html", "image/svg+xml", "text/markdown", "text/latex")
 
 
-def _text(value: Any) -> str:
-    """nbformat allows multiline strings as lists of lines."""
-    if isinstance(value, list):
-        return "".join(str(v) for v in value)
-    return "" if value is None else str(value)
-
-
 def _cut_meta(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return value if len(value) <= META_LIMIT else value[:META_LIMIT] + "…"
@@ -53,7 +47,7 @@ def cut_output(out: dict[str, Any]) -> dict[str, Any]:
     """An nbformat output dict small enough for the view; `cut` holds the full size when cut."""
     kind = out.get("output_type")
     if kind == "stream":
-        text = _text(out.get("text"))
+        text = joined(out.get("text"))
         if len(text) <= OUTPUT_TEXT_LIMIT:
             return {"output_type": "stream", "name": out.get("name", "stdout"), "text": text}
         return {"output_type": "stream", "name": out.get("name", "stdout"),
@@ -62,7 +56,7 @@ def cut_output(out: dict[str, Any]) -> dict[str, Any]:
         tb = [str(line) for line in out.get("traceback") or []]
         total = sum(len(line) for line in tb)
         small = {"output_type": "error", "ename": str(out.get("ename", "")),
-                 "evalue": _text(out.get("evalue"))[:OUTPUT_TEXT_LIMIT], "traceback": tb}
+                 "evalue": joined(out.get("evalue"))[:OUTPUT_TEXT_LIMIT], "traceback": tb}
         if total > OUTPUT_TEXT_LIMIT:
             small["traceback"] = [*tb[:2], "…", *tb[-2:]]
             small["cut"] = total
@@ -72,7 +66,7 @@ def cut_output(out: dict[str, Any]) -> dict[str, Any]:
         small_data: dict[str, Any] = {}
         cut = 0
         for mime, value in data.items():
-            text = _text(value) if not isinstance(value, dict) else None
+            text = joined(value) if not isinstance(value, dict) else None
             if mime in _IMAGE_MIMES and text is not None:
                 if len(text) <= OUTPUT_IMAGE_LIMIT:
                     small_data[mime] = text
@@ -118,10 +112,10 @@ class FullStore:
         elif t in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED):
             rec = self.subcalls.setdefault((event["run_id"], str(event.get("id"))), {})
             if t == ev.SUBCALL_STARTED:
-                rec["prompt"] = _text(event.get("prompt"))
+                rec["prompt"] = joined(event.get("prompt"))
             else:
-                rec["response"] = _text(event.get("response"))
-                rec["error"] = _text(event.get("error")) if event.get("error") else None
+                rec["response"] = joined(event.get("response"))
+                rec["error"] = joined(event.get("error")) if event.get("error") else None
 
     def fetch(self, what: str, req: dict[str, Any]) -> Any:
         """The full value behind a cut one, or None when unknown."""
@@ -142,9 +136,9 @@ def _full_output(out: dict[str, Any]) -> dict[str, Any]:
     """An output as the view renders it, uncut; multi-line list values joined."""
     full = dict(out)
     if "text" in full:
-        full["text"] = _text(full["text"])
+        full["text"] = joined(full["text"])
     if isinstance(full.get("data"), dict):
-        full["data"] = {m: (v if isinstance(v, dict) else _text(v)) for m, v in full["data"].items()}
+        full["data"] = {m: (v if isinstance(v, dict) else joined(v)) for m, v in full["data"].items()}
     return full
 
 
@@ -155,14 +149,14 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
     base = {"type": t, "run_id": event.get("run_id"), "seq": event.get("seq"), "t": event.get("t")}
     if t == ev.TURN_DELTA:
         return {"type": t, "run_id": event.get("run_id"), "step": event.get("step"),
-                "text": _text(event.get("text"))}
+                "text": joined(event.get("text"))}
     if t == ev.TURN_FINISHED:
         return {**base, **_pick(event, "step", "model", "usage", "latency", "stop_reason"),
-                "text": _text(event.get("text"))}
+                "text": joined(event.get("text"))}
     if t == ev.RUN_STARTED:
         item = {**base, **_pick(event, "model", "sub_model", "provider", "demo", "depth",
                                 "parent_run_id", "parent_step", "parent_subcall_id", "root_run_id")}
-        item["question"] = _text(event.get("question"))[:FIELD_LIMIT]
+        item["question"] = joined(event.get("question"))[:FIELD_LIMIT]
         item["context"] = _cut_meta(event.get("context"))
         opts = event.get("options") or {}
         item["options"] = _cut_meta({k: opts.get(k) for k in (
@@ -177,23 +171,23 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
             item["error"] = _cut_meta(event["error"])
         return item
     if t == ev.SUBCALL_STARTED:
-        prompt = _text(event.get("prompt"))
+        prompt = joined(event.get("prompt"))
         return {**base, **_pick(event, "step", "id", "kind", "model", "batch"),
                 "prompt": prompt[:PROMPT_PREVIEW], "prompt_chars": len(prompt)}
     if t == ev.SUBCALL_FINISHED:
-        response = _text(event.get("response"))
+        response = joined(event.get("response"))
         item = {**base, **_pick(event, "step", "id", "kind", "model", "usage", "latency", "child_run_id",
                                  "cached"),
                 "response": response[:RESPONSE_PREVIEW], "response_chars": len(response)}
         if event.get("error"):
-            item["error"] = _text(event.get("error"))[:RESPONSE_PREVIEW]
+            item["error"] = joined(event.get("error"))[:RESPONSE_PREVIEW]
         return item
     if t == ev.FEEDBACK:
         return None  # what the model saw next; the view shows the outputs themselves
     if t == ev.RUN_FINISHED:
         item = {**base, **_pick(event, "status", "answer_source", "reason", "usage", "cost", "elapsed",
                                 "steps", "subcalls")}
-        item["answer"] = _text(event.get("answer"))[:FIELD_LIMIT * 5]
+        item["answer"] = joined(event.get("answer"))[:FIELD_LIMIT * 5]
         return item
     # note, state, budget_hit and anything newer: small fields, cut as a safety net
     return {**base, **{k: _cut_meta(v) if not isinstance(v, str) else v[:FIELD_LIMIT]
