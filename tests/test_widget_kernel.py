@@ -76,13 +76,10 @@ class WidgetDriver:
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
     root = tmp_path_factory.mktemp("widget-kernel")
-    with jupyter_sandbox(root) as work:
-        ks = KernelSession(work, env={"ANTHROPIC_API_KEY": "test-key", "RLM_RUNS_DIR": str(root / "runs")})
-        try:
-            assert ks.run("context = 'the widget count is 12'").status == "ok"
-            yield ks
-        finally:
-            ks.shutdown()
+    with jupyter_sandbox(root) as work, \
+            KernelSession(work, env={"ANTHROPIC_API_KEY": "test-key", "RLM_RUNS_DIR": str(root / "runs")}) as ks:
+        assert ks.run("context = 'the widget count is 12'").status == "ok"
+        yield ks
 
 
 @pytest.fixture
