@@ -120,7 +120,7 @@ class AnthropicClient(SDKClient):
         return sdk
 
     async def warm(self) -> None:
-        """Build the SDK client (TLS context, CA bundle: ~75 ms) before the first request needs it."""
+        """Build the SDK client (its TLS context and CA bundle) before the first request needs it."""
         self._client()
 
     @property
