@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 venv: $(VENV)/.installed
 
 # Newest releases within pyproject's ranges, installed into a throw-away venv and written down exactly.
+# Run it with the oldest Python the project supports (some releases need a newer 3.11.x than others):
+#   make lock PYTHON=/usr/bin/python3.11
 lock:
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv "$$tmp/venv"; \
@@ -27,8 +29,8 @@ lock:
 	{ echo "# Exact versions for make test and .ci/run: pip install -c $(CONSTRAINTS) -e \".[test]\"."; \
 	  echo "# Written by \`make lock\` (the newest releases in pyproject.toml's ranges) with" \
 	       "$$("$$tmp/venv/bin/python" -c 'import platform; print("Python", platform.python_version())')."; \
-	  echo "# Refresh on purpose: make lock && make test, then commit this file."; \
-	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable; } > $(CONSTRAINTS)
+	  echo "# Refresh on purpose with the oldest Python 3.11 at hand: make lock PYTHON=/usr/bin/python3.11 && make test."; \
+	  "$$tmp/venv/bin/python" -m pip freeze --all --exclude-editable --exclude setuptools; } > $(CONSTRAINTS)
 	@echo "wrote $(CONSTRAINTS): $$(grep -vc '^#' $(CONSTRAINTS)) packages"
 
 # Debian's chromium for the browser tests: installed with apt when run as root; otherwise (or with
