@@ -27,7 +27,8 @@ def ask(srv: FakeAnthropic, tmp_path: Path, root: Any, sub: Any = "sub-answer", 
         question: str = "What is it?", **opts: Any):
     srv.route(root=root, sub=sub)
     opts.setdefault("max_retries", 2)
-    return rlm(question, context=context, provider="anthropic", base_url=srv.base_url, api_key="test-key",
+    opts.setdefault("api_key", "test-key")
+    return rlm(question, context=context, provider="anthropic", base_url=srv.base_url,
                runs_dir=str(tmp_path / "runs"), **opts)
 
 
@@ -306,11 +307,17 @@ def test_no_key_is_one_clear_line(tmp_path):
 
 # --- the record -----------------------------------------------------------------------------
 
-def test_run_log_records_every_event_kind_without_the_key(srv, tmp_path):
-    result = ask(srv, tmp_path, ["```repl\nr = llm_query('ping')\nprint(r)\n```", "FINAL_VAR(r)"], sub="pong")
+@pytest.mark.xfail(strict=True, reason="redaction at the source: issue 9 §2")
+def test_run_log_records_every_event_kind_without_the_key(srv, tmp_path, monkeypatch):
+    key = "sk-ant-api03-" + "Zq7vLm2XwR9tYp4K" * 5 + "-AA"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    code = ("```repl\nimport os\nprint('the key is', os.environ['ANTHROPIC_API_KEY'])\nprint(dict(os.environ))\n"
+            "r = llm_query('ping')\nprint(r)\n```")
+    result = ask(srv, tmp_path, [code, "FINAL_VAR(r)"], sub="pong", api_key=key)
     assert result.answer == "pong"
     raw = Path(result.log_path).read_text()
-    assert "test-key" not in raw
+    assert "the key is" in raw  # the generated code did print it, and its output was recorded
+    assert key not in raw and key[:20] not in raw and key[-20:] not in raw
     types = [json.loads(line)["type"] for line in raw.splitlines()]
     for t in (ev.RUN_STARTED, ev.TURN_STARTED, ev.TURN_FINISHED, ev.CELL_STARTED, ev.CELL_FINISHED,
               ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED, ev.FEEDBACK, ev.RUN_FINISHED):

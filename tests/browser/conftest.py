@@ -1,6 +1,6 @@
 """Fixtures for the browser tests: a JupyterLab server per module and `commsOverSubshells` setting,
-and a headless Chromium page per test. Every test here is skipped, with the reason, when chromium
-or playwright is missing."""
+and a headless Chromium page per test. Without chromium or playwright every test here is skipped, and
+pytest -ra reports them on one line that says how to enable them."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import CHROMIUM, CHROMIUM_FLAGS, Lab, shot, skip_reason
+from labkit import CHROMIUM_FLAGS, Lab, find_chromium, shot, skip_reason
+
+UNAVAILABLE = skip_reason()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = skip_reason()
-    for item in items:
-        if reason and "browser" in item.nodeid.split("::")[0].split("/"):
-            item.add_marker(pytest.mark.skip(reason=reason))
+@pytest.fixture(scope="session", autouse=True)
+def _browser_available() -> None:
+    """Session-scoped, so it runs before any server or browser starts."""
+    if UNAVAILABLE:
+        pytest.skip(UNAVAILABLE)
 
 
 @pytest.fixture(scope="module", params=["perCommTarget", "disabled"], ids=["subshells", "no-subshells"])
@@ -44,7 +46,7 @@ def page(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            str(tmp_path / "chromium"), executable_path=find_chromium(), headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1000})
         pg = ctx.pages[0] if ctx.pages else ctx.new_page()
         pg.set_default_timeout(30_000)
@@ -64,5 +66,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+    if UNAVAILABLE and rep.skipped and isinstance(rep.longrepr, tuple) and rep.longrepr[2].endswith(UNAVAILABLE):
+        rep.longrepr = (__file__, None, rep.longrepr[2])  # one place, so -ra folds these skips into one line
 
 

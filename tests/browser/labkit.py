@@ -3,8 +3,8 @@
 Each server runs on a free loopback port with every Jupyter directory in a temp folder (the RLM
 kernelspec installed there), no token, and the news popup off. `commsOverSubshells` is a
 parameter: JupyterLab ≥ 4.4 sends widget messages to kernel subshells by default, and both ways
-must work. Needs Debian's chromium (`apt-get install -y chromium`); Playwright drives it through
-`executable_path`, so no browser download is needed. Screenshots go to tests/artifacts/."""
+must work. Needs Debian's chromium (`apt-get install -y chromium`, or any build named by $RLM_CHROMIUM); Playwright
+drives it through `executable_path`, so no browser download is needed. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -24,20 +24,31 @@ import nbformat
 
 from rlm_kernel.kernel.testing import jupyter_sandbox
 
-CHROMIUM = os.environ.get("RLM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+HOW_TO_ENABLE = "install it with `sudo apt-get install chromium` or set RLM_CHROMIUM=/path/to/chromium"
+
+
+def find_chromium() -> str | None:
+    """The browser to drive: $RLM_CHROMIUM when set (and then only it), else `chromium` on PATH."""
+    wanted = os.environ.get("RLM_CHROMIUM")
+    if wanted:
+        return wanted if Path(wanted).is_file() and os.access(wanted, os.X_OK) else None
+    return shutil.which("chromium")
 
 
 def skip_reason() -> str | None:
-    if not Path(CHROMIUM).is_file():
-        return f"chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    """One line saying why the browser tests cannot run here and how to enable them; None when they can."""
+    if find_chromium() is None:
+        where = f"RLM_CHROMIUM={os.environ['RLM_CHROMIUM']} is not an executable" if os.environ.get("RLM_CHROMIUM") \
+            else "chromium not found on PATH"
+        return f"browser tests skipped: {where}; {HOW_TO_ENABLE}"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "playwright is not installed (pip install playwright)"
+        return 'browser tests skipped: playwright is not installed; pip install -e ".[test]"'
     return None
 
 

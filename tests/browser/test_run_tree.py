@@ -105,11 +105,34 @@ def run_cell(page: Any, n: int, wait: bool = False) -> None:
         expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=30_000)
 
 
-def start_run(page: Any, url: str) -> None:
-    """Open the notebook, run its first cell (the context) and start its second (a %%rlm cell)."""
+RUN_SHOWN_OR_CELL_DONE = r"""(n) => {
+  const cell = document.querySelectorAll(".jp-Notebook .jp-Cell")[n];
+  return !!cell && (!!cell.querySelector("[data-testid='rlm-run']")
+                    || /\[\d+\]/.test(cell.querySelector(".jp-InputPrompt").textContent)); }"""
+
+
+def run_view(page: Any, n: int) -> Any:
+    """The run view of cell n, once the kernel has shown it.
+
+    The view appears at the run's first event, and a fresh kernel's first %%rlm imports the model SDK
+    before that: seconds on a busy machine (5.7 s seen on 2 loaded cores). So this waits on the cell's
+    state, not on a clock: until the view is there or the cell has ended without one (then it fails
+    with what the cell printed). The timeout only guards against a hung kernel."""
+    page.wait_for_function(RUN_SHOWN_OR_CELL_DONE, arg=n, timeout=120_000)
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(n)
+    view = cell.locator("[data-testid='rlm-run']")
+    if view.count() == 0:
+        raise AssertionError(f"cell {n} ended without a run view: {cell.locator('.jp-OutputArea').inner_text()}")
+    return view
+
+
+def start_run(page: Any, url: str) -> Any:
+    """Open the notebook, run its first cell (the context), start its second (a %%rlm cell) and
+    return that cell's run view once it shows."""
     open_notebook(page, url)
     run_cell(page, 0, wait=True)
     run_cell(page, 1)
+    return run_view(page, 1)
 
 
 def step_node(page: Any, n: int) -> Any:
@@ -123,9 +146,7 @@ def test_watch_pause_edit_resume_then_reload(lab: Lab, page: Any, srv: FakeAnthr
     tag = lab.comms
     url = lab.notebook("tree.ipynb", ["context = 'box A: 4 widgets|box B: 4 widgets|box C: 4 widgets'",
                                       magic(srv, "How many widgets are there?")])
-    start_run(page, url)
-
-    run = page.locator("[data-testid='rlm-run']")
+    run = start_run(page, url)
     expect(run).to_be_visible()
     expect(page.locator("[data-testid='rlm-status']")).to_have_text(re.compile("running"))
     expect(run.locator(".rlm-question")).to_have_text("How many widgets are there?")
@@ -201,8 +222,7 @@ def test_stop_interrupt_from_the_toolbar_and_resume(lab: Lab, page: Any, srv: Fa
                                       magic(srv, "Resume me after an interrupt."),
                                       "print('kernel alive', 1 + 1)",
                                       "%rlm resume"])
-    start_run(page, url)
-    first = page.locator("[data-testid='rlm-run']").nth(0)
+    first = start_run(page, url)
     expect(first.locator(".rlm-tree > [data-testid='rlm-step-node']")).to_have_count(2, timeout=30_000)
     first.locator("[data-testid='rlm-stop']").click()
     expect(first.locator("[data-testid='rlm-status']")).to_have_text("stopped", timeout=15_000)
@@ -239,8 +259,7 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
 
     tag = lab.comms
     url = lab.notebook("outputs.ipynb", ["context = 'anything'", magic(srv, "Show outputs, please.")])
-    start_run(page, url)
-    run = page.locator("[data-testid='rlm-run']")
+    run = start_run(page, url)
     expect(run).to_be_visible()
     run.locator("[data-testid='rlm-pause']").click()
     expect(run.locator("[data-testid='rlm-status']")).to_have_text("paused", timeout=15_000)
@@ -296,7 +315,7 @@ def test_a_thousand_subcalls_stay_smooth(lab: Lab, page: Any, srv: FakeAnthropic
     run_cell(page, 0, wait=True)
     page.evaluate(LONG_TASKS)
     run_cell(page, 1)
-    run = page.locator("[data-testid='rlm-run']")
+    run = run_view(page, 1)
     # the header counts sub-calls as they happen
     expect(run.locator(".rlm-meta")).to_contain_text(re.compile(r"[1-9][\d,]* sub-calls \(\d+ running\)"),
                                                      timeout=30_000)
