@@ -22,7 +22,7 @@ from IPython.display import Markdown, display
 from ..engine import events as ev
 from ..engine.api import ConfigError, aresume, arun, rlm
 from ..engine.context import NO_CONTEXT, ContextError
-from ..engine.options import RLMOptions
+from ..engine.options import OptionError, RLMOptions
 from ..engine.outcome import RLMResult
 from ..engine.record import RunLog, list_runs
 from ..engine.steering import Steering
@@ -44,6 +44,18 @@ RUN is a run id, a unique prefix of one, or a log path; without it, the latest r
 
 class RunInterrupted(Exception):
     """The run's task ended by an interrupt; an ordinary exception so it can leave an asyncio task."""
+
+
+class RunFailed(Exception):
+    """The run ended with status "failed" (model unreachable, bad key, ...). The cell fails, so Run All,
+    nbclient and papermill stop there; a budget or user stop is a result instead. `.result` holds it."""
+
+    def __init__(self, result: RLMResult) -> None:
+        self.result = result
+        reason = " ".join(str(result.reason or "no reason recorded").split())
+        reason = reason if len(reason) <= 300 else reason[:299] + "…"
+        super().__init__(f"Run {result.run_id} failed: {reason} (`%rlm show` for the run; `%rlm resume` "
+                         "retries it from its last finished step)")
 
 
 def one_line(exc: BaseException, text: str) -> BaseException:
@@ -337,6 +349,9 @@ class RLMMagics(Magics):
             raise self._explain(exc, tracker) from None
         view.finish(result)
         self._remember(result.run_id, runs_dir, result.log_path)
+        if result.status == "failed":
+            failed = RunFailed(result)
+            raise one_line(failed, f"RunFailed: {failed}")
         return result
 
     @staticmethod
@@ -347,7 +362,7 @@ class RLMMagics(Magics):
             text = (f"Run {tracker.run_id} stopped (interrupted){where}. `%rlm resume` continues it."
                     if tracker.run_id else "Run interrupted before it started.")
             return one_line(KeyboardInterrupt(), text)
-        if isinstance(exc, ConfigError | ContextError | ConfigValueError):
+        if isinstance(exc, ConfigError | ContextError | ConfigValueError | OptionError):
             return one_line(exc, str(exc))
         if isinstance(exc, ValueError | FileNotFoundError) and tracker.run_id is None:
             return one_line(exc, str(exc))  # e.g. an empty question, a missing context snapshot
@@ -362,7 +377,7 @@ class RLMMagics(Magics):
     def _options(self, overrides: dict[str, Any]) -> RLMOptions:
         try:
             return self.defaults.options(**overrides)
-        except ConfigValueError as exc:
+        except (ConfigValueError, OptionError) as exc:
             raise one_line(exc, str(exc)) from None
 
     def _runs_dir(self) -> Path:
