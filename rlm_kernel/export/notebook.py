@@ -38,13 +38,15 @@ SUBCALL_TEXT_CHARS = 2_000
 
 
 def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | None = None,
-               max_output_chars: int = 100_000, inline_context_chars: int = 20_000) -> Path:
+               max_output_chars: int = 100_000, inline_context_chars: int = 20_000, trust: bool = False) -> Path:
     """Write run `run_id` (default: the log's root run) of `log` as a notebook at `out_path`.
 
     `out_path` may be a directory (the notebook is named after the run) or a file name (".ipynb"
     is added when missing). Outputs longer than `max_output_chars` are cut with a note; a context
     longer than `inline_context_chars` goes to a sidecar file next to the notebook. Keys are
     redacted everywhere except inside the context itself (the user's data, needed for replay).
+    A context saved as a pickle by another process is copied, never loaded, unless `trust` (loading a
+    pickle runs its code); the notebook's context cell then asks its reader for the same opt-in.
     Returns the notebook's path."""
     run_log = log if isinstance(log, RunLog) else RunLog.read(log)
     node = build_tree(run_log, run_id)
@@ -54,7 +56,7 @@ def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | 
     elif out.suffix != ".ipynb":
         out = out.with_name(out.name + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = _Builder(run_log, node, out, max_output_chars, inline_context_chars).build()
+    nb = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust).build()
     nbformat.validate(nb)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_text(nbformat.writes(nb), encoding="utf-8")
@@ -85,9 +87,10 @@ def _relative(path: Path, start: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, log: RunLog, node: RunNode, out: Path, max_chars: int, inline_chars: int) -> None:
+    def __init__(self, log: RunLog, node: RunNode, out: Path, max_chars: int, inline_chars: int,
+                 trust: bool = False) -> None:
         self.log, self.node, self.out = log, node, out
-        self.max_chars, self.inline_chars = max_chars, inline_chars
+        self.max_chars, self.inline_chars, self.trust = max_chars, inline_chars, trust
         self.redactor = Redactor()
         self.cleaner = OutputCleaner(self.redactor, max_chars)
         self.cells: list[NotebookNode] = []
@@ -185,7 +188,7 @@ class _Builder:
             return missing_context_cell(f"no snapshot next to {self.log.path.name}")
         try:
             return context_cell_from_snapshot(snapshot, out_path=self.out, inline_chars=self.inline_chars,
-                                              alias=self.alias)
+                                              alias=self.alias, trust=self.trust)
         except Exception as exc:  # a torn or unreadable snapshot from a crash
             return missing_context_cell(f"{snapshot.name} could not be read: {exc}")
 

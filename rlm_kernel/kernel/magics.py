@@ -38,6 +38,7 @@ LINE_USAGE = """\
 %rlm show [RUN]                            display a run again from its log
 %rlm resume [RUN] [--option value ...]     continue a stopped, interrupted or crashed run
 %rlm export PATH [RUN]                     write a run as a replayable notebook
+  (--trust on resume/export: load a context that another process saved as a pickle; it can run code)
 %rlm replay LOG [--live]                   answer sub-calls from a recorded run (exported notebooks)
 RUN is a run id, a unique prefix of one, or a log path; without it, the latest run."""
 
@@ -115,9 +116,13 @@ def cell_parser() -> _ArgParser:
     return p
 
 
+TRUST_HELP = "load the run's context even if another process saved it as a pickle (loading a pickle runs its code)"
+
+
 def resume_parser() -> _ArgParser:
     p = _ArgParser(prog="%rlm resume", description="Continue a stopped or crashed run.")
     p.add_argument("run", nargs="?", default=None)
+    p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     _add_option_flags(p)
     return p
 
@@ -294,14 +299,16 @@ class RLMMagics(Magics):
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return aresume(log, executor=executor, steering=steering, subscribers=[unquiet, *subscribers],
-                           rebuild_namespace=rebuild, **overrides)
+                           rebuild_namespace=rebuild, trust=args.trust, **overrides)
 
         return await self._drive(start, executor, steering, view, log.path.parent)
 
     def do_export(self, rest: str) -> Path:
         parts = _split(rest, "%rlm export")
+        trust = "--trust" in parts
+        parts = [p for p in parts if p != "--trust"]
         if not parts or len(parts) > 2:
-            raise UsageError("usage: %rlm export PATH [RUN]")
+            raise UsageError("usage: %rlm export PATH [RUN] [--trust]")
         log = self._find(parts[1] if len(parts) > 1 else None)
         from ..export.notebook import export_run
 
@@ -309,7 +316,7 @@ class RLMMagics(Magics):
         try:
             if parts[0].endswith(("/", os.sep)):
                 target.mkdir(parents=True, exist_ok=True)  # "dir/" means a folder, even a new one
-            written = Path(export_run(log, target))
+            written = Path(export_run(log, target, trust=trust))
         except OSError as exc:
             raise one_line(exc, f"could not write the notebook: {exc}") from None
         print(f"Exported run {log.root_run_id} ({log.status}) to {written}")
