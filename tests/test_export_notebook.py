@@ -86,8 +86,10 @@ def test_demo_run_becomes_a_valid_notebook_that_reads_like_the_analysis(tmp_path
     setup = nb.cells[1]
     assert setup.cell_type == "code"
     magic = setup.source.splitlines()[-1]
-    assert magic == f"%rlm replay ../runs/{result.run_id}.jsonl"
-    assert (path.parent / magic.split()[-1]).resolve() == result.log_path.resolve()
+    assert magic == "%rlm replay apples.rlm.jsonl"  # next to the notebook, so the two travel together
+    assert (path.parent / "apples.rlm.jsonl").is_file()
+    assert nb.metadata.rlm.source_log == f"../runs/{result.run_id}.jsonl"
+    assert nb.metadata.rlm.files == ["apples.rlm.jsonl"] and "`apples.rlm.jsonl`" in title
     assert "--live" in setup.source  # the documented switch to live models
 
     assert run_cell_source(role(nb, "context")[0].source, path.parent)["context"] == DEMO_TEXT
@@ -173,10 +175,13 @@ def test_keys_never_reach_the_notebook(srv, tmp_path, monkeypatch):
     env_key = "env-secret-" + "0123456789"
     script = ["```repl\nprint('sk-' + 'ant-api03-' + 'Q' * 32)\nprint('Authorization: Bearer ' + 'tok' * 6)\n"
               "print('sk-' + 'proj-' + 'Z' * 24)\nprint('env-secret-' + '0123456789')\n"
+              "llm_query('Echo the key sk-' + 'proj-' + 'Z' * 24)\n"
               "raise ValueError('bad key ' + 'sk-' + 'ant-api03-' + 'Q' * 32)\n```", "FINAL(done)"]
     result = fake_run(srv, tmp_path / "runs", {"keys": script}, "Show the keys", "keys")
     monkeypatch.setenv("ANTHROPIC_API_KEY", env_key)
     path = export_run(result.log_path, tmp_path / "keys.ipynb")
+    recording = (tmp_path / "keys.rlm.jsonl").read_text(encoding="utf-8")
+    assert "sk-proj-" + "Z" * 10 not in recording and MARK in recording  # the echoed answer is redacted too
     text = path.read_text(encoding="utf-8")
     for secret in (FAKE_KEY, "tok" * 6, "sk-proj-" + "Z" * 24, env_key, "test-key"):
         assert secret not in text

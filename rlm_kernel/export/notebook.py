@@ -27,6 +27,7 @@ from ..engine.snapshot import context_snapshot_path
 from ..engine.text import outputs_to_text
 from . import markdown as md
 from .outputs import OutputCleaner, base64_payload, cut, is_binary
+from .recording import recording_path, write_recording
 from .redact import Redactor
 from .sidecar import ContextCell, context_cell, context_cell_from_snapshot, missing_context_cell
 
@@ -56,8 +57,10 @@ def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | 
     elif out.suffix != ".ipynb":
         out = out.with_name(out.name + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust).build()
+    builder = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust)
+    nb = builder.build()
     nbformat.validate(nb)
+    write_recording(run_log, out, builder.redactor)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_text(nbformat.writes(nb), encoding="utf-8")
     tmp.replace(out)
@@ -107,6 +110,7 @@ class _Builder:
         self.cells.append(cell)
 
     def build(self) -> NotebookNode:
+        self.ctx = self.context_cell()  # first: the title names the files that travel with the notebook
         self.title()
         self.setup()
         self.context()
@@ -118,7 +122,8 @@ class _Builder:
             "kernelspec": dict(KERNELSPEC),
             "language_info": {"name": "python", "file_extension": ".py", "mimetype": "text/x-python"},
             "rlm": self.redactor.deep({
-                "run_id": self.node.run_id, "root_run_id": self.log.root_run_id, "log": self.log_ref,
+                "run_id": self.node.run_id, "root_run_id": self.log.root_run_id, "log": self.recording,
+                "source_log": self.log_ref, "files": self.travelling_files,
                 "status": self.summary.status, "question": self.node.question,
                 "model": self.node.started.get("model"), "sub_model": self.node.started.get("sub_model"),
                 "provider": self.node.started.get("provider"), "demo": bool(self.node.started.get("demo")),
@@ -131,6 +136,16 @@ class _Builder:
     @property
     def log_ref(self) -> str:
         return _relative(self.log.path, self.out.parent)
+
+    @property
+    def recording(self) -> str:
+        """The file next to the notebook that its replay cell reads (recording.py)."""
+        return recording_path(self.out).name
+
+    @property
+    def travelling_files(self) -> list[str]:
+        """What must be copied along with the notebook for it to replay elsewhere."""
+        return [self.recording, *([self.ctx.sidecar.name] if self.ctx.sidecar is not None else [])]
 
     def title(self) -> None:
         s, started = self.summary, self.node.started
@@ -156,19 +171,21 @@ class _Builder:
             lines += ["", f"*The log's last {md.plural(self.log.bad_lines, 'line')} was cut off when the process "
                           "stopped and was skipped.*"]
         lines += ["", "Each step below shows the model's reasoning, then the code it ran with the outputs it got. "
-                      "Run the notebook top to bottom to replay it without a model."]
+                      "Run the notebook top to bottom to replay it without a model.",
+                  "", f"To share it, copy {md.plural(len(self.travelling_files), 'file')} along with it, into the "
+                      f"same folder: {', '.join(f'`{name}`' for name in self.travelling_files)}."]
         self.markdown("\n".join(lines), meta={"role": "title"})
 
     def setup(self) -> None:
-        path = shlex.quote(self.log_ref)
-        source = ("# Replay: llm_query, llm_query_batched and rlm_query answer from the run's log, so the\n"
-                  "# cells below run with no model, no API key and no network (an unrecorded prompt raises\n"
-                  "# ReplayMiss). To call live models instead, add --live at the end of the next line.\n"
+        path = shlex.quote(self.recording)
+        source = ("# Replay: llm_query, llm_query_batched and rlm_query answer from the run's recording (the file\n"
+                  "# next to this notebook), so the cells below run with no model, no API key and no network (an\n"
+                  "# unrecorded prompt raises ReplayMiss). To call live models instead, add --live to the next line.\n"
                   f"%rlm replay {path}")
-        self.cells.append(new_code_cell(source, metadata={"rlm": {"role": "replay-setup", "log": self.log_ref}}))
+        self.cells.append(new_code_cell(source, metadata={"rlm": {"role": "replay-setup", "log": self.recording}}))
 
     def context(self) -> None:
-        cell = self.context_cell()
+        cell = self.ctx
         if cell.note:
             self.markdown(cell.note)
         meta: dict[str, Any] = {"role": "context"}
