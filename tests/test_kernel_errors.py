@@ -63,6 +63,8 @@ def test_a_bad_budget_on_the_cell_or_in_config_is_one_line(kernel: KernelSession
     assert "max_cost must be a number above 0" in one_line(kernel.run("%%rlm --model demo --max-cost -1\nWhat?"))
     assert f"max_iterations {RANGE}, got -3" in one_line(kernel.run("%rlm config max_iterations=-3"))
     assert "timeout must be a number above 0" in one_line(kernel.run("%rlm resume --timeout 0"))
+    help_text = " ".join(kernel.run("%%rlm --help\nignored").text.split())
+    assert "answer. Allowed: a whole number of at least 1." in help_text  # --max-iterations says its range
     rows = [line.split() for line in kernel.run("%rlm config").text.splitlines()]
     assert ["max_iterations", "30", "default"] in rows  # the bad value was not kept
 

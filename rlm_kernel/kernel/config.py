@@ -20,7 +20,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from traitlets import Bool, Dict, Float, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
-from ..engine.options import OptionError, RLMOptions, check_option
+from ..engine.options import OptionError, RLMOptions, check_option, range_text
 
 SECRET_OPTIONS = frozenset({"api_key"})
 
@@ -90,7 +90,13 @@ def _convert(option: str, text: str) -> Any:
 
 
 #: The help text of each option, written once on RLMOptions' fields.
-OPTION_HELP: dict[str, str] = {f.name: f.metadata.get("help", "") for f in fields(RLMOptions)
+def _help(name: str, text: str) -> str:
+    """The field's help, and its allowed values when it is a number (unset meaning no limit here)."""
+    allowed = range_text(name)
+    return f"{text} Allowed: {allowed.replace('(or None for no limit)', '(unset: no limit)')}." if allowed else text
+
+
+OPTION_HELP: dict[str, str] = {f.name: _help(f.name, f.metadata.get("help", "")) for f in fields(RLMOptions)
                                if f.name in OPTION_TYPES}
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool, dict: Dict}
