@@ -19,19 +19,25 @@ from typing import Any
 
 SAFE_SUFFIXES = (".txt", ".bin", ".json", ".literal", ".parquet", ".npy")
 SUFFIXES = (*SAFE_SUFFIXES, ".pkl")
-#: Longest Python literal written: ast.literal_eval needs many times the text's size in memory.
-LITERAL_MAX_CHARS = 5_000_000
+#: Longest Python literal written: ast.literal_eval is slow and needs many times the text's size in
+#: memory, so longer values are pickled.
+LITERAL_MAX_CHARS = 1_000_000
 _SLICE = 1 << 20
 _SERIES_KEY = b"rlm_kernel.series"
 #: Files this process wrote, with their (size, mtime_ns): its own pickles need no opt-in.
 _WRITTEN: dict[Path, tuple[int, int]] = {}
 
 
-class UntrustedPickle(PermissionError):
-    """A pickle this process did not write, read without trust=True. IPython shows only the message."""
+class OneLine(Exception):
+    """Mixin: IPython shows the error as its one-line message (its `_render_traceback_` protocol), since
+    the message says what to do and a traceback would only bury it."""
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
+
+
+class UntrustedPickle(OneLine, PermissionError):
+    """A pickle this process did not write, read without trust=True."""
 
 
 def untrusted_message(path: Path, how: str) -> str:

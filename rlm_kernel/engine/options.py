@@ -3,7 +3,6 @@ in `rlm(...)`, in the magic, in traitlets config and in the run record."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -90,15 +89,9 @@ class RLMOptions:
     @classmethod
     def from_recorded(cls, recorded: dict[str, Any] | None) -> RLMOptions:
         """The options a run log recorded (`run_started.options`); names this version does not know are
-        skipped, so older and newer logs still load."""
+        skipped, and so are values out of range (an older version let them through), so any log loads."""
         known = set(cls.names())
-        kept = {}
-        for k, v in (recorded or {}).items():
-            with contextlib.suppress(OptionError):  # a value an older version let through
-                if k in known:
-                    check_option(k, v)
-                    kept[k] = v
-        return cls().merged(**kept)
+        return cls().merged(**{k: v for k, v in (recorded or {}).items() if k in known and _allowed(k, v)})
 
     def public_dict(self) -> dict[str, Any]:
         """Options as recorded: never the key."""
@@ -142,3 +135,11 @@ def check_option(name: str, value: Any) -> None:
         value >= meta["least"] if "least" in meta else value > meta["above"])
     if not ok:
         raise OptionError(f"{name} must be {rule}, got {value!r}")
+
+
+def _allowed(name: str, value: Any) -> bool:
+    try:
+        check_option(name, value)
+    except OptionError:
+        return False
+    return True

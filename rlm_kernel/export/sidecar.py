@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.contextfile import UntrustedPickle, read_context, untrusted_message, write_context, written_here
+from ..engine.contextfile import (
+    OneLine,
+    UntrustedPickle,
+    read_context,
+    untrusted_message,
+    write_context,
+    written_here,
+)
 
 
-class SidecarMissing(FileNotFoundError):
-    """The notebook's context file is not next to it. IPython shows only the message."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {self}"]
+class SidecarMissing(OneLine, FileNotFoundError):
+    """The notebook's context file is not next to it."""
 
 
 def read_sidecar(name: str | Path, *, trust: bool = False) -> Any:
