@@ -2,10 +2,11 @@
 
 The notebook is built from the run record alone (the JSONL log and the context snapshot next to
 it), never from a live kernel or widget, so it works for runs that finished, stopped, failed, or
-whose process died mid-step. Its first code cell, `%rlm replay LOG`, makes the sub-call helpers
-answer from that log; the root steps' code cells then run top to bottom and give the recorded
-outputs again. Child runs (rlm_query) are shown as nested Markdown sections: in the replay their
-answers come from the recording, so their code is read, not run."""
+whose process died mid-step. Its first code cell, `%rlm replay NAME.rlm.jsonl`, makes the sub-call
+helpers answer from a recording written next to the notebook (recording.py), so the notebook and
+the files its title names replay wherever they are copied; the root steps' code cells then run top
+to bottom and give the recorded outputs again. Child runs (rlm_query) are shown as nested Markdown
+sections: in the replay their answers come from the recording, so their code is read, not run."""
 
 from __future__ import annotations
 

@@ -319,7 +319,11 @@ class RLMMagics(Magics):
             written = Path(export_run(log, target, trust=trust))
         except OSError as exc:
             raise one_line(exc, f"could not write the notebook: {exc}") from None
-        print(f"Exported run {log.root_run_id} ({log.status}) to {written}")
+        import nbformat
+
+        files = nbformat.read(written, as_version=4).metadata.get("rlm", {}).get("files", [])
+        print(f"Exported run {log.root_run_id} ({log.status}) to {written}; to share it, copy "
+              f"{' and '.join(files)} along with it.")
         return written
 
     def do_replay(self, rest: str) -> Any:
