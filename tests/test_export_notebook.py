@@ -29,10 +29,11 @@ from test_export_support import (
 )
 
 from rlm_kernel.engine import events as ev
-from rlm_kernel.engine.record import RunLog
+from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.engine.steering import Steering
 from rlm_kernel.export import export_run
 from rlm_kernel.export.redact import MARK
+from rlm_kernel.kernel.runs import find_run
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
 
@@ -268,3 +269,12 @@ def test_export_picks_a_run_and_names_unknown_ones(srv, tmp_path):
     with pytest.raises(ValueError, match="no run 'nope'"):
         export_run(result.log_path, tmp_path / "x.ipynb", run_id="nope")
     assert json.loads((tmp_path / f"{child_id}.ipynb").read_text())["nbformat"] == 4
+
+
+def test_a_recording_written_into_the_runs_folder_is_not_a_run(tmp_path):
+    """The tree's Export button writes the notebook (and so its recording) next to the run log."""
+    result = demo_run(tmp_path / "runs")
+    export_run(result.log_path, result.log_path.with_suffix(".ipynb"))
+    assert (tmp_path / "runs" / f"{result.run_id}.rlm.jsonl").is_file()
+    assert [log.path for log in list_runs(tmp_path / "runs")] == [result.log_path]
+    assert find_run(result.run_id[:8], tmp_path / "runs").path == result.log_path

@@ -13,17 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import events as ev
-from ..engine.record import RunLog
+from ..engine.record import RECORDING_SUFFIX, RunLog
 from ..engine.replay import prompt_digest
 from .redact import Redactor
 
-SUFFIX = ".rlm.jsonl"
 _STARTED = ("type", "run_id", "parent_run_id", "t", "question", "model", "sub_model", "provider", "demo", "options")
 _FINISHED = ("type", "run_id", "id", "kind", "response", "error", "raised")
 
 
 def recording_path(notebook: Path) -> Path:
-    return notebook.with_name(notebook.stem + SUFFIX)
+    return notebook.with_name(notebook.stem + RECORDING_SUFFIX)
 
 
 def recording_events(log: RunLog, redactor: Redactor) -> list[dict[str, Any]]:
