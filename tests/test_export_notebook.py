@@ -29,10 +29,11 @@ from test_export_support import (
 )
 
 from rlm_kernel.engine import events as ev
-from rlm_kernel.engine.record import RunLog
+from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.engine.steering import Steering
 from rlm_kernel.export import export_run
 from rlm_kernel.export.redact import MARK
+from rlm_kernel.kernel.runs import find_run
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
 
@@ -86,8 +87,10 @@ def test_demo_run_becomes_a_valid_notebook_that_reads_like_the_analysis(tmp_path
     setup = nb.cells[1]
     assert setup.cell_type == "code"
     magic = setup.source.splitlines()[-1]
-    assert magic == f"%rlm replay ../runs/{result.run_id}.jsonl"
-    assert (path.parent / magic.split()[-1]).resolve() == result.log_path.resolve()
+    assert magic == "%rlm replay apples.rlm.jsonl"  # next to the notebook, so the two travel together
+    assert (path.parent / "apples.rlm.jsonl").is_file()
+    assert nb.metadata.rlm.source_log == f"../runs/{result.run_id}.jsonl"
+    assert nb.metadata.rlm.files == ["apples.rlm.jsonl"] and "`apples.rlm.jsonl`" in title
     assert "--live" in setup.source  # the documented switch to live models
 
     assert run_cell_source(role(nb, "context")[0].source, path.parent)["context"] == DEMO_TEXT
@@ -173,10 +176,13 @@ def test_keys_never_reach_the_notebook(srv, tmp_path, monkeypatch):
     env_key = "env-secret-" + "0123456789"
     script = ["```repl\nprint('sk-' + 'ant-api03-' + 'Q' * 32)\nprint('Authorization: Bearer ' + 'tok' * 6)\n"
               "print('sk-' + 'proj-' + 'Z' * 24)\nprint('env-secret-' + '0123456789')\n"
+              "llm_query('Echo the key sk-' + 'proj-' + 'Z' * 24)\n"
               "raise ValueError('bad key ' + 'sk-' + 'ant-api03-' + 'Q' * 32)\n```", "FINAL(done)"]
     result = fake_run(srv, tmp_path / "runs", {"keys": script}, "Show the keys", "keys")
     monkeypatch.setenv("ANTHROPIC_API_KEY", env_key)
     path = export_run(result.log_path, tmp_path / "keys.ipynb")
+    recording = (tmp_path / "keys.rlm.jsonl").read_text(encoding="utf-8")
+    assert "sk-proj-" + "Z" * 10 not in recording and MARK in recording  # the echoed answer is redacted too
     text = path.read_text(encoding="utf-8")
     for secret in (FAKE_KEY, "tok" * 6, "sk-proj-" + "Z" * 24, env_key, "test-key"):
         assert secret not in text
@@ -263,3 +269,12 @@ def test_export_picks_a_run_and_names_unknown_ones(srv, tmp_path):
     with pytest.raises(ValueError, match="no run 'nope'"):
         export_run(result.log_path, tmp_path / "x.ipynb", run_id="nope")
     assert json.loads((tmp_path / f"{child_id}.ipynb").read_text())["nbformat"] == 4
+
+
+def test_a_recording_written_into_the_runs_folder_is_not_a_run(tmp_path):
+    """The tree's Export button writes the notebook (and so its recording) next to the run log."""
+    result = demo_run(tmp_path / "runs")
+    export_run(result.log_path, result.log_path.with_suffix(".ipynb"))
+    assert (tmp_path / "runs" / f"{result.run_id}.rlm.jsonl").is_file()
+    assert [log.path for log in list_runs(tmp_path / "runs")] == [result.log_path]
+    assert find_run(result.run_id[:8], tmp_path / "runs").path == result.log_path

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
+from rlm_kernel.engine.contextfile import UntrustedPickle
 from rlm_kernel.export.outputs import OutputCleaner
 from rlm_kernel.export.redact import MARK, Redactor, env_secrets
 from rlm_kernel.export.sidecar import ContextPickleWarning, context_cell
@@ -101,14 +104,26 @@ def test_context_round_trips_inline_or_through_a_plain_sidecar(tmp_path, monkeyp
     assert cell.note is None
 
 
-def test_a_context_json_cannot_keep_is_pickled_with_a_warning(tmp_path, monkeypatch):
+def test_a_context_json_cannot_keep_becomes_a_python_literal(tmp_path, monkeypatch):
     value = {i: ("row", i) for i in range(3_000)}  # int keys and tuples: JSON would change them
-    with pytest.warns(ContextPickleWarning, match="pickle"):
-        cell = context_cell(value, out_path=tmp_path / "nb.ipynb", inline_chars=1_000, alias="rows")
-    assert cell.sidecar == tmp_path / "nb.context.pkl"
-    assert "trust" in (cell.note or "")
+    cell = context_cell(value, out_path=tmp_path / "nb.ipynb", inline_chars=1_000, alias="rows")
+    assert cell.sidecar == tmp_path / "nb.context.literal" and cell.note is None
     assert run(cell.source, tmp_path, monkeypatch) == value
     assert cell.source.endswith("rows = context  # the variable the run was started with")
+
+
+def test_a_context_with_no_plain_format_is_pickled_and_loads_only_with_trust(tmp_path, monkeypatch):
+    value = Counter({f"word{i}": i for i in range(3_000)})  # a dict subclass: JSON and literals lose the type
+    with pytest.warns(ContextPickleWarning, match="pickle"):
+        cell = context_cell(value, out_path=tmp_path / "nb.ipynb", inline_chars=1_000)
+    assert cell.sidecar == tmp_path / "nb.context.pkl"
+    assert "trust=True" in (cell.note or "") and "trust=False" in cell.source
+    moved = tmp_path / "elsewhere"  # as another process would find it: copied, not written here
+    moved.mkdir()
+    shutil.copy(cell.sidecar, moved / cell.sidecar.name)
+    with pytest.raises(UntrustedPickle, match="set trust=True in this cell"):
+        run(cell.source, moved, monkeypatch)
+    assert run(cell.source.replace("trust=False", "trust=True"), moved, monkeypatch) == value
 
 
 def test_the_export_room_loads_nothing_from_the_kernel_or_widget_rooms():

@@ -15,6 +15,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from test_export_support import (
     PNG,
     ROOT,
@@ -199,5 +200,68 @@ def test_install_replay_binds_the_run_helpers_into_a_namespace(tmp_path):
 
 
 def test_install_replay_names_a_missing_log(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run log not found"):
+    with pytest.raises(FileNotFoundError, match=r"gone.jsonl is not in .*: copy it next to this notebook"):
         install_replay({}, tmp_path / "gone.jsonl")
+
+
+# --- an exported notebook travels ----------------------------------------------------------------
+
+def frame_context() -> Any:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    return pd.DataFrame({"id": range(3_000), "fruit": ["apple", "pear", "plum"] * 1_000,
+                         "weight": [0.5 * i for i in range(3_000)]})
+
+
+TRAVEL_CONTEXTS = {
+    "text": (lambda: "The orchard grows apples.\nApples are picked in September.\n" * 2_000, ".txt",
+             "print(len(context), context.count('apples'))"),
+    "frame": (frame_context, ".parquet", "print(context.shape, context['fruit'].value_counts().to_dict())"),
+}
+
+
+def travelled(kernels: KernelSpecManager, srv: FakeAnthropic, tmp_path: Path, kind: str,
+              keep: set[str] | None = None) -> tuple[Path, Path, list[str]]:
+    """Record a run, export it, then move the notebook (and the files it lists, or only `keep` of
+    them) to a fresh folder, with the run folder moved away. Returns (notebook, log, travelling files)."""
+    make, suffix, show = TRAVEL_CONTEXTS[kind]
+    script = [f"```repl\n{show}\nanswers = llm_query_batched(['Weigh: ' + str(i) for i in range(3)])\n"
+              "print(answers)\nprint(llm_query('Summarise: ' + str(len(context))))\n```", "FINAL(done)"]
+    result = fake_run(srv, tmp_path / "runs", {"fruit": script}, "How much fruit?", make())
+    srv.stop()
+    path = export_run(result.log_path, tmp_path / "made" / "run.ipynb")
+    files = list(nbformat.read(path, as_version=4).metadata.rlm.files)
+    assert files == ["run.rlm.jsonl", f"run.context{suffix}"]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for name in ["run.ipynb", *(files if keep is None else keep)]:
+        (path.parent / name).rename(fresh / name)
+    archive = tmp_path / "archive"
+    (tmp_path / "runs").rename(archive)  # nothing may point back at the run folder
+    return fresh / "run.ipynb", archive / result.log_path.name, files
+
+
+@pytest.mark.parametrize("kind", sorted(TRAVEL_CONTEXTS))
+def test_a_moved_notebook_replays_from_the_files_it_names(kernels, srv, tmp_path, kind):
+    notebook, log, _ = travelled(kernels, srv, tmp_path, kind)
+    executed = execute(kernels, notebook)
+    assert_replays_like_the_run(executed, log)
+    assert "'Weigh: 0'" not in (notebook.parent / "run.rlm.jsonl").read_text()  # prompts do not travel
+
+
+@pytest.mark.parametrize("missing", [0, 1])
+def test_a_notebook_moved_without_a_file_names_it_in_one_line(kernels, srv, tmp_path, missing):
+    notebook, _, files = travelled(kernels, srv, tmp_path, "text", keep=set())
+    kept = [f for i, f in enumerate(files) if i != missing]
+    for name in kept:
+        (tmp_path / "made" / name).rename(notebook.parent / name)
+    nb = nbformat.read(notebook, as_version=4)
+    km = KernelManager(kernel_name="rlm", kernel_spec_manager=kernels)
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, km=km, timeout=60, resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    failed = [c for c in nb.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1
+    (error,) = [o for o in failed[0].outputs if o.output_type == "error"]
+    assert len(error.traceback) == 1, error.traceback
+    assert f"{files[missing]} is not in {notebook.parent}: copy it next to this notebook" in error.traceback[0]
+    assert failed[0].metadata.rlm.role == ("replay-setup" if missing == 0 else "context")

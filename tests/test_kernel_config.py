@@ -101,3 +101,20 @@ def test_kernel_reads_config_files_env_and_session(configured_kernel: tuple[Kern
     assert cell.status == "ok", cell.text
     options = (list_runs(work / "rlm_runs")[0].started() or {})["options"]
     assert (options["max_iterations"], options["max_depth"], options["sub_model"]) == (4, 3, "from-env")
+
+
+# --- ranges: a bad number is refused where it enters, naming the option and what is allowed --------
+
+@pytest.mark.parametrize(("make", "where"), [
+    (lambda: Defaults(environ={"RLM_MAX_ITERATIONS": "-3"}).resolve(), "environment variable RLM_MAX_ITERATIONS=-3"),
+    (lambda: Defaults(environ={}).set("max_iterations", "-3"), ""),
+    (lambda: Defaults(settings=RLMSettings(config=Config({"RLMSettings": {"max_iterations": -3}})),
+                      environ={}).options(), "c.RLMKernel.max_iterations = -3 in the config file"),
+    (lambda: parse_value("max_iterations", "0"), ""),
+])
+def test_a_budget_out_of_range_is_refused_at_every_layer(make, where) -> None:
+    with pytest.raises(ConfigValueError) as info:
+        make()
+    message = str(info.value)
+    assert "\n" not in message
+    assert where in message and "max_iterations must be a whole number of at least 1, got" in message

@@ -65,6 +65,7 @@ def test_export_and_replay(demo: tuple[KernelSession, Path, str]) -> None:
     assert cell.status == "ok", cell.text
     exported = work / "exports" / f"{run_id}.ipynb"
     assert exported.is_file() and str(exported.name) in cell.text
+    assert f"to share it, copy {run_id}.rlm.jsonl along with it" in cell.text
     replay = kernel.run(f"%rlm replay rlm_runs/{run_id}.jsonl")
     assert replay.status == "ok", replay.text
     assert "Replaying run" in replay.text

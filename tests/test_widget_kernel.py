@@ -146,6 +146,10 @@ def test_stop_mid_run_ends_with_the_best_partial_answer(kernel, srv):
     assert final["status"] == "stopped" and final["answer"] == "partial: 7 so far"
     assert final["steps"] < 10
     assert w.custom[-1]["kind"] == "finished"
+    # A person's stop is a result, not an error: Run All goes on past the cell, which shows its status.
+    assert not w.outputs("error")
+    (result,) = w.outputs("execute_result")
+    assert "status='stopped'" in result["data"]["text/plain"]
 
 
 def test_step_runs_one_step_then_a_new_view_catches_up(kernel, srv):

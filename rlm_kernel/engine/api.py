@@ -70,18 +70,19 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
 
 async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None, steering: Steering | None = None,
                   subscribers: Sequence[Subscriber] = (), rebuild_namespace: bool = True, io: ModelIO | None = None,
-                  context: Any = _MISSING, **overrides: Any) -> RLMResult:
+                  context: Any = _MISSING, trust: bool = False, **overrides: Any) -> RLMResult:
     """Continue a stopped, interrupted or crashed run from its last finished step, in the same log.
 
     With `rebuild_namespace`, the finished steps' cells run again first, their sub-calls answered
-    from the recording, so variables the model made exist again (needed in a fresh process)."""
+    from the recording, so variables the model made exist again (needed in a fresh process). A
+    context saved as a pickle by another process is loaded only with `trust=True` (it can run code)."""
     log = log if isinstance(log, RunLog) else RunLog.read(log)
     started = log.started()
     if started is None:
         raise ValueError(f"{log.path} has no run_started event: it is not an RLM run log")
     opts = RLMOptions.from_recorded(started["options"]).merged(**overrides)
     if context is _MISSING:
-        context = load_context(log.path)
+        context = load_context(log.path, trust=trust)
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)

@@ -84,9 +84,12 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
 
     key = options.api_key or os.environ.get("RLM_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
     ident = ("openai", base_url, _digest(key or ""), options.max_retries, options.request_timeout)
-    client = io.client(ident, lambda: OpenAICompatClient(base_url=base_url, api_key=key,
-                                                          max_retries=options.max_retries,
-                                                          timeout=options.request_timeout))
+    try:
+        client = io.client(ident, lambda: OpenAICompatClient(base_url=base_url, api_key=key,
+                                                              max_retries=options.max_retries,
+                                                              timeout=options.request_timeout))
+    except ImportError as exc:  # the optional openai package is missing: its message says how to install it
+        raise ConfigError(str(exc)) from None
     return ClientSet(client, client, options.model, options.sub_model or options.model, "openai-compatible")
 
 

@@ -17,9 +17,19 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("RLM_RUNS_DIR") or "rlm_runs")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    """A field whose help text is read by the kernel's config traits and `%%rlm --help`."""
-    return field(default=default, metadata={"help": help}, **kw)
+class OptionError(ValueError):
+    """An option's value is out of its range or of the wrong type; the message names the option."""
+
+
+def _opt(default: Any, help: str, *, least: float | None = None, above: float | None = None, **kw: Any) -> Any:
+    """A field whose help text is read by the kernel's config traits and `%%rlm --help`. A number
+    option says its range here: `least` (value >= least) or `above` (value > above)."""
+    meta: dict[str, Any] = {"help": help}
+    if least is not None:
+        meta["least"] = least
+    if above is not None:
+        meta["above"] = above
+    return field(default=default, metadata=meta, **kw)
 
 
 @dataclass
@@ -33,27 +43,35 @@ class RLMOptions:
     base_url: str | None = _opt(None, "API base URL (a local or proxy server).")
     api_key: str | None = _opt(None, "API key; never recorded (the kernel reads it from the environment only).",
                                repr=False)
-    max_iterations: int = _opt(30, "Root model turns before one forced call for the answer.")
-    max_depth: int = _opt(2, "Levels of rlm_query children; at the limit rlm_query acts as llm_query.")
-    max_subcalls: int | None = _opt(1000, "Sub-calls over the whole run tree.")
-    max_tokens: int | None = _opt(None, "Budget on total tokens (input + output + cache) over the run tree.")
-    max_cost: float | None = _opt(None, "Dollar budget; enforced for models with a known price.")
-    cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.")
-    timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.")
-    output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).")
-    concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).")
+    max_iterations: int = _opt(30, "Root model turns before one forced call for the answer.", least=1)
+    max_depth: int = _opt(2, "Levels of rlm_query children; at the limit rlm_query acts as llm_query.", least=0)
+    max_subcalls: int | None = _opt(1000, "Sub-calls over the whole run tree.", least=1)
+    max_tokens: int | None = _opt(None, "Budget on total tokens (input + output + cache) over the run tree.",
+                                   least=1)
+    max_cost: float | None = _opt(None, "Dollar budget; enforced for models with a known price.", above=0)
+    cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.",
+                                     above=0)
+    timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.", above=0)
+    output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).", least=1)
+    concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).",
+                            least=1)
     memoize: bool = _opt(True, "Answer an identical sub-call (same model and prompt) once per run tree.")
     preview_chars: int = _opt(2000, "Characters of the context shown to the root model as a head/tail "
-                                    "preview (0: none).")
+                                    "preview (0: none).", least=0)
     max_output_tokens: int = _opt(16_000, "Output tokens per model response; adaptive thinking counts toward "
-                                          "it, so it is generous (it bounds, it does not bill).")
-    max_retries: int = _opt(4, "Retries left to the model SDK (it backs off and honours retry-after).")
-    request_timeout: float = _opt(600.0, "Seconds per model request, handed to the SDK.")
+                                          "it, so it is generous (it bounds, it does not bill).",
+                                  least=1)
+    max_retries: int = _opt(4, "Retries left to the model SDK (it backs off and honours retry-after).", least=0)
+    request_timeout: float = _opt(600.0, "Seconds per model request, handed to the SDK.", above=0)
     runs_dir: str | None = _opt(None, "Directory for run logs (default: $RLM_RUNS_DIR, else ./rlm_runs).")
     approve: bool = _opt(False, "Pause before every generated cell for review.")
     cache: bool = _opt(True, "Prompt caching breakpoints (Anthropic).")
     prices: dict[str, dict[str, float]] | None = _opt(  # noqa: RUF009 - _opt is dataclasses.field
         None, 'Price overrides: {model: {"input": $/Mtok, "output": ..., "cache_read": ..., "cache_write": ...}}.')
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_option(f.name, getattr(self, f.name))
 
     @classmethod
     def names(cls) -> list[str]:
@@ -71,9 +89,9 @@ class RLMOptions:
     @classmethod
     def from_recorded(cls, recorded: dict[str, Any] | None) -> RLMOptions:
         """The options a run log recorded (`run_started.options`); names this version does not know are
-        skipped, so older and newer logs still load."""
+        skipped, and so are values out of range (an older version let them through), so any log loads."""
         known = set(cls.names())
-        return cls().merged(**{k: v for k, v in (recorded or {}).items() if k in known})
+        return cls().merged(**{k: v for k, v in (recorded or {}).items() if k in known and _allowed(k, v)})
 
     def public_dict(self) -> dict[str, Any]:
         """Options as recorded: never the key."""
@@ -83,3 +101,45 @@ class RLMOptions:
 
     def resolved_runs_dir(self) -> Path:
         return Path(self.runs_dir) if self.runs_dir else default_runs_dir()
+
+
+_FIELDS = {f.name: f for f in fields(RLMOptions)}
+
+
+def _optional(name: str) -> bool:
+    return "None" in str(_FIELDS[name].type)  # annotations are strings here: "int | None"
+
+
+def _whole(name: str) -> bool:
+    return str(_FIELDS[name].type).startswith("int")
+
+
+def range_text(name: str) -> str | None:
+    """The allowed values of a number option in words ("a whole number of at least 1"), else None."""
+    meta = _FIELDS[name].metadata
+    if "least" not in meta and "above" not in meta:
+        return None
+    kind = "a whole number" if _whole(name) else "a number"
+    bound = f"of at least {meta['least']:g}" if "least" in meta else f"above {meta['above']:g}"
+    return f"{kind} {bound}{' (or None for no limit)' if _optional(name) else ''}"
+
+
+def check_option(name: str, value: Any) -> None:
+    """Raise OptionError, one line naming the option and its range, when `value` is outside it."""
+    rule = range_text(name) if name in _FIELDS else None
+    if rule is None or (value is None and _optional(name)):
+        return
+    meta = _FIELDS[name].metadata
+    number = (int,) if _whole(name) else (int, float)
+    ok = isinstance(value, number) and not isinstance(value, bool) and value == value and (
+        value >= meta["least"] if "least" in meta else value > meta["above"])
+    if not ok:
+        raise OptionError(f"{name} must be {rule}, got {value!r}")
+
+
+def _allowed(name: str, value: Any) -> bool:
+    try:
+        check_option(name, value)
+    except OptionError:
+        return False
+    return True

@@ -101,10 +101,20 @@ class RunLog:
         return fin["status"] if fin else "crashed"
 
 
-def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunLog]:
-    """Every run log in a directory, newest first."""
+#: An exported notebook's recording (`run.ipynb` + `run.rlm.jsonl`, see export/recording.py): a trimmed
+#: run log for replay, which may sit in a runs folder (the tree's Export button writes there) but is no run.
+RECORDING_SUFFIX = ".rlm.jsonl"
+
+
+def run_log_paths(runs_dir: str | os.PathLike[str], prefix: str = "") -> list[Path]:
+    """The run logs in a directory whose names start with `prefix`: its *.jsonl files but recordings."""
     d = Path(runs_dir)
     if not d.is_dir():
         return []
-    paths = sorted(d.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    return [p for p in d.glob(f"{prefix}*.jsonl") if not p.name.endswith(RECORDING_SUFFIX)]
+
+
+def list_runs(runs_dir: str | os.PathLike[str]) -> list[RunLog]:
+    """Every run log in a directory, newest first."""
+    paths = sorted(run_log_paths(runs_dir), key=lambda p: p.stat().st_mtime, reverse=True)
     return [RunLog.read(p) for p in paths]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict, deque
 from typing import Any
 
@@ -11,12 +12,18 @@ from .record import RunLog
 from .types import ModelError
 
 
+def prompt_digest(prompt: str) -> str:
+    """What a recording keys an answer by: the prompt's SHA-256, so a recording that travels with an
+    exported notebook need not carry the prompts (pieces of the context) themselves."""
+    return hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class ReplayMiss(LookupError):
     """Generated code asked a sub-call that the recording does not have."""
 
 
 class RecordedAnswers:
-    """Recorded sub-call responses keyed by (kind, prompt). Repeated prompts answer in recorded order."""
+    """Recorded sub-call responses keyed by (kind, prompt digest). Repeated prompts answer in recorded order."""
 
     def __init__(self) -> None:
         self._answers: dict[tuple[str, str], deque[tuple[str, str | None]]] = defaultdict(deque)
@@ -33,15 +40,17 @@ class RecordedAnswers:
             if start is None:
                 continue
             # A call that raised in the run raises again; a batch slot that held an error string returns it.
-            rec.add(e.get("kind", "llm"), start["prompt"], e.get("response") or "",
-                    e.get("error") if e.get("raised") else None)
+            # An exported notebook's recording has digests, not prompts.
+            digest = start.get("prompt_sha256") or prompt_digest(start["prompt"])
+            rec._answers[(e.get("kind", "llm"), digest)].append(
+                (e.get("response") or "", e.get("error") if e.get("raised") else None))
         return rec
 
     def add(self, kind: str, prompt: str, response: str, error: str | None = None) -> None:
-        self._answers[(kind, prompt)].append((response, error))
+        self._answers[(kind, prompt_digest(prompt))].append((response, error))
 
     def answer(self, kind: str, prompt: str, model: str | None = None) -> str:
-        key = (kind, prompt)
+        key = (kind, prompt_digest(prompt))
         queue = self._answers.get(key)
         if queue:
             self._last[key] = queue.popleft()

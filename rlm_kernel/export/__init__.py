@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["export_run", "install_replay"]
+__all__ = ["export_run", "install_replay", "read_sidecar"]
 
 if TYPE_CHECKING:
     from .notebook import export_run
     from .replay import install_replay
+    from .sidecar import read_sidecar
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from .replay import install_replay
 
         return install_replay
+    if name == "read_sidecar":
+        from .sidecar import read_sidecar
+
+        return read_sidecar
     raise AttributeError(name)

@@ -2,10 +2,11 @@
 
 The notebook is built from the run record alone (the JSONL log and the context snapshot next to
 it), never from a live kernel or widget, so it works for runs that finished, stopped, failed, or
-whose process died mid-step. Its first code cell, `%rlm replay LOG`, makes the sub-call helpers
-answer from that log; the root steps' code cells then run top to bottom and give the recorded
-outputs again. Child runs (rlm_query) are shown as nested Markdown sections: in the replay their
-answers come from the recording, so their code is read, not run."""
+whose process died mid-step. Its first code cell, `%rlm replay NAME.rlm.jsonl`, makes the sub-call
+helpers answer from a recording written next to the notebook (recording.py), so the notebook and
+the files its title names replay wherever they are copied; the root steps' code cells then run top
+to bottom and give the recorded outputs again. Child runs (rlm_query) are shown as nested Markdown
+sections: in the replay their answers come from the recording, so their code is read, not run."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ..engine.snapshot import context_snapshot_path
 from ..engine.text import outputs_to_text
 from . import markdown as md
 from .outputs import OutputCleaner, base64_payload, cut, is_binary
+from .recording import recording_path, write_recording
 from .redact import Redactor
 from .sidecar import ContextCell, context_cell, context_cell_from_snapshot, missing_context_cell
 
@@ -38,13 +40,15 @@ SUBCALL_TEXT_CHARS = 2_000
 
 
 def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | None = None,
-               max_output_chars: int = 100_000, inline_context_chars: int = 20_000) -> Path:
+               max_output_chars: int = 100_000, inline_context_chars: int = 20_000, trust: bool = False) -> Path:
     """Write run `run_id` (default: the log's root run) of `log` as a notebook at `out_path`.
 
     `out_path` may be a directory (the notebook is named after the run) or a file name (".ipynb"
     is added when missing). Outputs longer than `max_output_chars` are cut with a note; a context
     longer than `inline_context_chars` goes to a sidecar file next to the notebook. Keys are
     redacted everywhere except inside the context itself (the user's data, needed for replay).
+    A context saved as a pickle by another process is copied, never loaded, unless `trust` (loading a
+    pickle runs its code); the notebook's context cell then asks its reader for the same opt-in.
     Returns the notebook's path."""
     run_log = log if isinstance(log, RunLog) else RunLog.read(log)
     node = build_tree(run_log, run_id)
@@ -54,8 +58,10 @@ def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | 
     elif out.suffix != ".ipynb":
         out = out.with_name(out.name + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    nb = _Builder(run_log, node, out, max_output_chars, inline_context_chars).build()
+    builder = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust)
+    nb = builder.build()
     nbformat.validate(nb)
+    write_recording(run_log, out, builder.redactor)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_text(nbformat.writes(nb), encoding="utf-8")
     tmp.replace(out)
@@ -85,9 +91,10 @@ def _relative(path: Path, start: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, log: RunLog, node: RunNode, out: Path, max_chars: int, inline_chars: int) -> None:
+    def __init__(self, log: RunLog, node: RunNode, out: Path, max_chars: int, inline_chars: int,
+                 trust: bool = False) -> None:
         self.log, self.node, self.out = log, node, out
-        self.max_chars, self.inline_chars = max_chars, inline_chars
+        self.max_chars, self.inline_chars, self.trust = max_chars, inline_chars, trust
         self.redactor = Redactor()
         self.cleaner = OutputCleaner(self.redactor, max_chars)
         self.cells: list[NotebookNode] = []
@@ -104,6 +111,7 @@ class _Builder:
         self.cells.append(cell)
 
     def build(self) -> NotebookNode:
+        self.ctx = self.context_cell()  # first: the title names the files that travel with the notebook
         self.title()
         self.setup()
         self.context()
@@ -115,7 +123,8 @@ class _Builder:
             "kernelspec": dict(KERNELSPEC),
             "language_info": {"name": "python", "file_extension": ".py", "mimetype": "text/x-python"},
             "rlm": self.redactor.deep({
-                "run_id": self.node.run_id, "root_run_id": self.log.root_run_id, "log": self.log_ref,
+                "run_id": self.node.run_id, "root_run_id": self.log.root_run_id, "log": self.recording,
+                "source_log": self.log_ref, "files": self.travelling_files,
                 "status": self.summary.status, "question": self.node.question,
                 "model": self.node.started.get("model"), "sub_model": self.node.started.get("sub_model"),
                 "provider": self.node.started.get("provider"), "demo": bool(self.node.started.get("demo")),
@@ -128,6 +137,16 @@ class _Builder:
     @property
     def log_ref(self) -> str:
         return _relative(self.log.path, self.out.parent)
+
+    @property
+    def recording(self) -> str:
+        """The file next to the notebook that its replay cell reads (recording.py)."""
+        return recording_path(self.out).name
+
+    @property
+    def travelling_files(self) -> list[str]:
+        """What must be copied along with the notebook for it to replay elsewhere."""
+        return [self.recording, *([self.ctx.sidecar.name] if self.ctx.sidecar is not None else [])]
 
     def title(self) -> None:
         s, started = self.summary, self.node.started
@@ -153,19 +172,21 @@ class _Builder:
             lines += ["", f"*The log's last {md.plural(self.log.bad_lines, 'line')} was cut off when the process "
                           "stopped and was skipped.*"]
         lines += ["", "Each step below shows the model's reasoning, then the code it ran with the outputs it got. "
-                      "Run the notebook top to bottom to replay it without a model."]
+                      "Run the notebook top to bottom to replay it without a model.",
+                  "", f"To share it, copy {md.plural(len(self.travelling_files), 'file')} along with it, into the "
+                      f"same folder: {', '.join(f'`{name}`' for name in self.travelling_files)}."]
         self.markdown("\n".join(lines), meta={"role": "title"})
 
     def setup(self) -> None:
-        path = shlex.quote(self.log_ref)
-        source = ("# Replay: llm_query, llm_query_batched and rlm_query answer from the run's log, so the\n"
-                  "# cells below run with no model, no API key and no network (an unrecorded prompt raises\n"
-                  "# ReplayMiss). To call live models instead, add --live at the end of the next line.\n"
+        path = shlex.quote(self.recording)
+        source = ("# Replay: llm_query, llm_query_batched and rlm_query answer from the run's recording (the file\n"
+                  "# next to this notebook), so the cells below run with no model, no API key and no network (an\n"
+                  "# unrecorded prompt raises ReplayMiss). To call live models instead, add --live to the next line.\n"
                   f"%rlm replay {path}")
-        self.cells.append(new_code_cell(source, metadata={"rlm": {"role": "replay-setup", "log": self.log_ref}}))
+        self.cells.append(new_code_cell(source, metadata={"rlm": {"role": "replay-setup", "log": self.recording}}))
 
     def context(self) -> None:
-        cell = self.context_cell()
+        cell = self.ctx
         if cell.note:
             self.markdown(cell.note)
         meta: dict[str, Any] = {"role": "context"}
@@ -185,7 +206,7 @@ class _Builder:
             return missing_context_cell(f"no snapshot next to {self.log.path.name}")
         try:
             return context_cell_from_snapshot(snapshot, out_path=self.out, inline_chars=self.inline_chars,
-                                              alias=self.alias)
+                                              alias=self.alias, trust=self.trust)
         except Exception as exc:  # a torn or unreadable snapshot from a crash
             return missing_context_cell(f"{snapshot.name} could not be read: {exc}")
 

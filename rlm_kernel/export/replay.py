@@ -83,8 +83,8 @@ def install_replay(target: Any, log_path: str | Path, *, live: bool = False) -> 
     ConfigError when no model is configured."""
     path = Path(log_path)
     if not path.exists():
-        raise FileNotFoundError(f"run log not found: {path} (the notebook expects it at this path, relative "
-                                "to the notebook's folder)")
+        raise FileNotFoundError(f"{path.name} is not in {path.resolve().parent}: copy it next to this notebook "
+                                "(it holds the run's recorded sub-call answers), then run this cell again")
     log = RunLog.read(path)
     options = recorded_options(log)
     started = log.started() or {}

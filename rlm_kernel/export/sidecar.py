@@ -2,7 +2,9 @@
 
 Small inputs are written into the cell as a Python literal, so the notebook stands alone. Large
 ones go to a file next to the notebook (the .ipynb must stay small enough to open and diff), in
-the plainest format that gives back an equal object: text, raw bytes, JSON, and pickle last."""
+the plainest format that gives back an equal object (engine/contextfile.py): text, raw bytes, JSON,
+a Python literal, Parquet, .npy, and pickle last. The cell reads it with `read_sidecar`, which runs
+no code from the file unless the reader says they trust a pickle, and names a missing file."""
 
 from __future__ import annotations
 
@@ -14,7 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.snapshot import read_context, write_context
+from ..engine.contextfile import (
+    OneLine,
+    UntrustedPickle,
+    read_context,
+    untrusted_message,
+    write_context,
+    written_here,
+)
+
+
+class SidecarMissing(OneLine, FileNotFoundError):
+    """The notebook's context file is not next to it."""
+
+
+def read_sidecar(name: str | Path, *, trust: bool = False) -> Any:
+    """What an exported notebook's context cell calls: the context from the file `name` next to the
+    notebook (the kernel's folder). A pickle needs `trust=True` (it can run code when loaded)."""
+    path = Path(name)
+    if not path.exists():
+        raise SidecarMissing(f"{path.name} is not in {Path.cwd()}: copy it next to this notebook "
+                             "(it holds the run's input), then run this cell again")
+    try:
+        return read_context(path, trust=trust)
+    except UntrustedPickle:
+        raise UntrustedPickle(untrusted_message(path, "set trust=True in this cell")) from None
 
 
 class ContextPickleWarning(UserWarning):
@@ -53,14 +79,6 @@ def _alias_line(alias: str | None) -> str:
     return ""
 
 
-_LOADERS = {
-    ".txt": ("", 'Path({name!r}).read_bytes().decode("utf-8")'),
-    ".bin": ("", "Path({name!r}).read_bytes()"),
-    ".json": ("\nimport json", 'json.loads(Path({name!r}).read_text(encoding="utf-8"))'),
-    ".pkl": ("\nimport pickle", "pickle.loads(Path({name!r}).read_bytes())"),
-}
-
-
 def context_cell(obj: Any, *, out_path: Path, inline_chars: int, alias: str | None = None) -> ContextCell:
     """The cell source for `obj`, writing a sidecar next to `out_path` when it is too large to inline."""
     literal = _literal(obj, inline_chars)
@@ -70,11 +88,14 @@ def context_cell(obj: Any, *, out_path: Path, inline_chars: int, alias: str | No
 
 
 def context_cell_from_snapshot(snapshot: Path, *, out_path: Path, inline_chars: int,
-                               alias: str | None = None) -> ContextCell:
+                               alias: str | None = None, trust: bool = False) -> ContextCell:
     """Like context_cell for a run's saved context, but a snapshot too big to inline is copied as it is
-    rather than loaded and written again (a 50 MB input costs one file copy)."""
-    if snapshot.stat().st_size <= 4 * inline_chars:  # a UTF-8 char is at most 4 bytes: maybe inlinable
-        return context_cell(read_context(snapshot), out_path=out_path, inline_chars=inline_chars, alias=alias)
+    rather than loaded and written again (a 50 MB input costs one file copy). So is a pickle this
+    process did not write, unless `trust`: export never runs a file's code without the opt-in."""
+    readable = snapshot.suffix != ".pkl" or trust or written_here(snapshot)
+    if readable and snapshot.stat().st_size <= 4 * inline_chars:  # a UTF-8 char is 1-4 bytes: maybe inlinable
+        return context_cell(read_context(snapshot, trust=trust), out_path=out_path, inline_chars=inline_chars,
+                            alias=alias)
     path = _sidecar_stem(out_path).with_name(_sidecar_stem(out_path).name + snapshot.suffix)
     tmp = path.with_name(path.name + ".partial")
     shutil.copyfile(snapshot, tmp)
@@ -92,19 +113,21 @@ def _type_name(obj: Any) -> str:
 
 def _sidecar_cell(path: Path, alias: str | None, *, type_name: str | None) -> ContextCell:
     """The cell that loads a sidecar file written by the engine's write_context."""
-    extra_import, load = _LOADERS[path.suffix]
     note = None
+    load = f"read_sidecar({path.name!r})"
+    size = f"{path.stat().st_size:,} bytes"
+    lines = [HEADER, f"# It is large ({size}), so it lives in a file next to this notebook: copy it along."]
     if path.suffix == ".pkl":
         what = f"The input is a `{type_name}`, which has" if type_name else "The input has"
         note = (f"{what} no plain file format, so it is saved with pickle. "
-                "Loading a pickle can run code: run the next cell only if you trust where this notebook and "
-                "its files came from.")
+                "Loading a pickle can run code: the next cell loads it only once you set `trust=True` in it, "
+                "which you should do only if you trust where this notebook and its files came from.")
         warnings.warn(f"rlm export: the context was saved with pickle to {path.name}; only people who trust "
                       "the file should open the notebook", ContextPickleWarning, stacklevel=3)
-    size = f"{path.stat().st_size:,} bytes"
-    source = (f"{HEADER}\n# It is large ({size}), so it lives in a file next to this notebook.\n"
-              f"from pathlib import Path{extra_import}\n\n{NAME} = {load.format(name=path.name)}{_alias_line(alias)}")
-    return ContextCell(source, path, note)
+        lines.append("# It is a pickle, which can run code when loaded: set trust=True only if you trust its source.")
+        load = f"read_sidecar({path.name!r}, trust=False)"
+    lines += ["from rlm_kernel.export import read_sidecar", "", f"{NAME} = {load}{_alias_line(alias)}"]
+    return ContextCell("\n".join(lines), path, note)
 
 
 def missing_context_cell(why: str) -> ContextCell:

@@ -20,7 +20,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from traitlets import Bool, Dict, Float, Int, TraitType, Unicode
 from traitlets.config import Configurable
 
-from ..engine.options import RLMOptions
+from ..engine.options import OptionError, RLMOptions, check_option, range_text
 
 SECRET_OPTIONS = frozenset({"api_key"})
 
@@ -47,7 +47,20 @@ def env_name(option: str) -> str:
 
 
 def parse_value(option: str, text: str) -> Any:
-    """Turn the text of an env var or `%rlm config` value into the option's type."""
+    """Turn the text of an env var or `%rlm config` value into the option's type, within its range."""
+    value = _convert(option, text)
+    _check(option, value)
+    return value
+
+
+def _check(option: str, value: Any, where: str = "") -> None:
+    try:
+        check_option(option, value)
+    except OptionError as exc:
+        raise ConfigValueError(f"{where}{exc}") from None
+
+
+def _convert(option: str, text: str) -> Any:
     kind = OPTION_TYPES.get(option)
     if kind is None:
         known = ", ".join(OPTION_TYPES)
@@ -77,7 +90,13 @@ def parse_value(option: str, text: str) -> Any:
 
 
 #: The help text of each option, written once on RLMOptions' fields.
-OPTION_HELP: dict[str, str] = {f.name: f.metadata.get("help", "") for f in fields(RLMOptions)
+def _help(name: str, text: str) -> str:
+    """The field's help, and its allowed values when it is a number (unset meaning no limit here)."""
+    allowed = range_text(name)
+    return f"{text} Allowed: {allowed.replace('(or None for no limit)', '(unset: no limit)')}." if allowed else text
+
+
+OPTION_HELP: dict[str, str] = {f.name: _help(f.name, f.metadata.get("help", "")) for f in fields(RLMOptions)
                                if f.name in OPTION_TYPES}
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool, dict: Dict}
@@ -139,7 +158,10 @@ class Defaults:
         self.session[option] = parse_value(option, text)
 
     def _from_config(self) -> dict[str, Any]:
-        return self.settings.configured_options() if self.settings is not None else {}
+        values = self.settings.configured_options() if self.settings is not None else {}
+        for name, value in values.items():
+            _check(name, value, where=f"c.RLMKernel.{name} = {value!r} in the config file: ")
+        return values
 
     def _from_env(self) -> dict[str, Any]:
         out = {}
@@ -149,7 +171,7 @@ class Defaults:
                 try:
                     out[name] = parse_value(name, raw)
                 except ConfigValueError as exc:
-                    raise ConfigValueError(f"environment variable {env_name(name)}: {exc}") from None
+                    raise ConfigValueError(f"environment variable {env_name(name)}={raw}: {exc}") from None
         return out
 
 

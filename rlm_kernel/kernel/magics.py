@@ -22,7 +22,7 @@ from IPython.display import Markdown, display
 from ..engine import events as ev
 from ..engine.api import ConfigError, aresume, arun, rlm
 from ..engine.context import NO_CONTEXT, ContextError
-from ..engine.options import RLMOptions
+from ..engine.options import OptionError, RLMOptions
 from ..engine.outcome import RLMResult
 from ..engine.record import RunLog, list_runs
 from ..engine.steering import Steering
@@ -38,12 +38,25 @@ LINE_USAGE = """\
 %rlm show [RUN]                            display a run again from its log
 %rlm resume [RUN] [--option value ...]     continue a stopped, interrupted or crashed run
 %rlm export PATH [RUN]                     write a run as a replayable notebook
+  (--trust on resume/export: load a context that another process saved as a pickle; it can run code)
 %rlm replay LOG [--live]                   answer sub-calls from a recorded run (exported notebooks)
 RUN is a run id, a unique prefix of one, or a log path; without it, the latest run."""
 
 
 class RunInterrupted(Exception):
     """The run's task ended by an interrupt; an ordinary exception so it can leave an asyncio task."""
+
+
+class RunFailed(Exception):
+    """The run ended with status "failed" (model unreachable, bad key, ...). The cell fails, so Run All,
+    nbclient and papermill stop there; a budget or user stop is a result instead. `.result` holds it."""
+
+    def __init__(self, result: RLMResult) -> None:
+        self.result = result
+        reason = " ".join(str(result.reason or "no reason recorded").split())
+        reason = reason if len(reason) <= 300 else reason[:299] + "…"
+        super().__init__(f"Run {result.run_id} failed: {reason} (`%rlm show` for the run; `%rlm resume` "
+                         "retries it from its last finished step)")
 
 
 def one_line(exc: BaseException, text: str) -> BaseException:
@@ -103,9 +116,13 @@ def cell_parser() -> _ArgParser:
     return p
 
 
+TRUST_HELP = "load the run's context even if another process saved it as a pickle (loading a pickle runs its code)"
+
+
 def resume_parser() -> _ArgParser:
     p = _ArgParser(prog="%rlm resume", description="Continue a stopped or crashed run.")
     p.add_argument("run", nargs="?", default=None)
+    p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     _add_option_flags(p)
     return p
 
@@ -282,14 +299,16 @@ class RLMMagics(Magics):
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return aresume(log, executor=executor, steering=steering, subscribers=[unquiet, *subscribers],
-                           rebuild_namespace=rebuild, **overrides)
+                           rebuild_namespace=rebuild, trust=args.trust, **overrides)
 
         return await self._drive(start, executor, steering, view, log.path.parent)
 
     def do_export(self, rest: str) -> Path:
         parts = _split(rest, "%rlm export")
+        trust = "--trust" in parts
+        parts = [p for p in parts if p != "--trust"]
         if not parts or len(parts) > 2:
-            raise UsageError("usage: %rlm export PATH [RUN]")
+            raise UsageError("usage: %rlm export PATH [RUN] [--trust]")
         log = self._find(parts[1] if len(parts) > 1 else None)
         from ..export.notebook import export_run
 
@@ -297,10 +316,14 @@ class RLMMagics(Magics):
         try:
             if parts[0].endswith(("/", os.sep)):
                 target.mkdir(parents=True, exist_ok=True)  # "dir/" means a folder, even a new one
-            written = Path(export_run(log, target))
+            written = Path(export_run(log, target, trust=trust))
         except OSError as exc:
             raise one_line(exc, f"could not write the notebook: {exc}") from None
-        print(f"Exported run {log.root_run_id} ({log.status}) to {written}")
+        import nbformat
+
+        files = nbformat.read(written, as_version=4).metadata.get("rlm", {}).get("files", [])
+        print(f"Exported run {log.root_run_id} ({log.status}) to {written}; to share it, copy "
+              f"{' and '.join(files)} along with it.")
         return written
 
     def do_replay(self, rest: str) -> Any:
@@ -337,6 +360,9 @@ class RLMMagics(Magics):
             raise self._explain(exc, tracker) from None
         view.finish(result)
         self._remember(result.run_id, runs_dir, result.log_path)
+        if result.status == "failed":
+            failed = RunFailed(result)
+            raise one_line(failed, f"RunFailed: {failed}")
         return result
 
     @staticmethod
@@ -347,7 +373,7 @@ class RLMMagics(Magics):
             text = (f"Run {tracker.run_id} stopped (interrupted){where}. `%rlm resume` continues it."
                     if tracker.run_id else "Run interrupted before it started.")
             return one_line(KeyboardInterrupt(), text)
-        if isinstance(exc, ConfigError | ContextError | ConfigValueError):
+        if isinstance(exc, ConfigError | ContextError | ConfigValueError | OptionError):
             return one_line(exc, str(exc))
         if isinstance(exc, ValueError | FileNotFoundError) and tracker.run_id is None:
             return one_line(exc, str(exc))  # e.g. an empty question, a missing context snapshot
@@ -362,7 +388,7 @@ class RLMMagics(Magics):
     def _options(self, overrides: dict[str, Any]) -> RLMOptions:
         try:
             return self.defaults.options(**overrides)
-        except ConfigValueError as exc:
+        except (ConfigValueError, OptionError) as exc:
             raise one_line(exc, str(exc)) from None
 
     def _runs_dir(self) -> Path:

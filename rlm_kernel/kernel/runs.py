@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import events as ev
-from ..engine.record import RunLog, list_runs
+from ..engine.record import RunLog, list_runs, run_log_paths
 from ..engine.text import outputs_to_text, truncate
 from ..export.markdown import fence, quote
 
@@ -30,7 +30,7 @@ def find_run(ref: str | None, runs_dir: Path, *, latest: Path | None = None,
             if not path.is_file():
                 raise RunNotFound(f"no run log at {path}")
             return RunLog.read(path)
-        matches = sorted(runs_dir.glob(f"{ref}*.jsonl")) if runs_dir.is_dir() else []
+        matches = sorted(run_log_paths(runs_dir, ref))
         exact = [p for p in matches if p.stem == ref]
         if exact or len(matches) == 1:
             return RunLog.read((exact or matches)[0])
