@@ -117,7 +117,7 @@ KEY_FORMATS: tuple[KeyFormat, ...] = (
                          r"(?:-----END[A-Z ]*PRIVATE KEY-----)?")),
     # Authorization headers: the word stays so the text still reads; only the credential goes.
     KeyFormat("bearer", ("Bearer", "bearer"), re.compile(rf"[Bb]earer\s+({_TOKEN})"), 1, _is_bearer_token),
-    KeyFormat("basic", ("Basic",), re.compile(r"Basic\s+([A-Za-z0-9+/]{8,}={0,2})"), 1, _is_basic_credential),
+    KeyFormat("basic", ("Basic",), re.compile(r"Basic\s+([A-Za-z0-9+/]{4,}={0,2})"), 1, _is_basic_credential),
 )
 
 
