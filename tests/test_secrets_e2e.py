@@ -47,6 +47,7 @@ print(key[len(key) // 2:])
 print(tok[:20], tok[20:], sep="\\n")
 echoed = llm_query("Remember " + key + " and " + tok)
 print(echoed)
+print("the sub-model's answer holds the token:", tok in echoed)
 both = llm_query_batched([key, "token: " + tok])
 print(both)
 child = rlm_query(CHILD_QUESTION, context="the token is " + tok)
@@ -133,6 +134,7 @@ def test_a_headless_run_that_goes_after_the_key_leaks_none_of_it(srv, tmp_path, 
     assert len({e["run_id"] for e in log.events}) == 2  # the child run happened
     cell = next(e for e in log.of_run(result.run_id) if e["type"] == "cell_finished")
     assert cell["feedback"].count(MARK) >= 8 and "MY_SERVICE_TOKEN" in cell["feedback"]  # it did print them
+    assert "the sub-model's answer holds the token: False" in cell["feedback"]  # responses come back redacted
     prompts = [e["prompt"] for e in log.events if e["type"] == "subcall_started"]
     assert any(p.startswith("Remember ") and MARK in p for p in prompts)
     assert len([r for r in srv.requests if r.model != ROOT]) >= 3  # the sub-calls reached the server
