@@ -14,12 +14,14 @@ export runs its own pass as a second line. This module is the one place that say
 - the common key formats (`KEY_FORMATS`: Anthropic, OpenAI, GitHub, AWS access key ids, Hugging
   Face, Slack, Google, JWTs, PEM private keys, `Bearer`/`Basic` credentials).
 
-How pieces are found: every 12-character substring (12-gram) of every secret goes into one
-Aho-Corasick automaton (`ahocorasick_rs`, a Rust extension), which reports all of their
-occurrences in one pass over the text, however many secrets there are; overlapping and touching
-hits are merged into spans. The same automaton holds the literal prefixes the key formats start
-with (`sk-`, `ghp_`, `AKIA`, `Bearer`, ...), and a format's regex runs only where its prefix
-occurs. benchmarks/redaction.py measures it (results in benchmarks/results/redaction.md).
+How pieces are found: any 12-character piece of a secret contains one of its 6-character anchors,
+taken every 7 characters. The anchors of all secrets go into one Aho-Corasick automaton
+(`ahocorasick_rs`, a Rust extension), which finds them all in one pass over the text however many
+secrets there are; each hit is extended both ways along its secret, and kept when the match is 12
+characters or more. The same automaton holds the literal prefixes the key formats start with
+(`sk-`, `ghp_`, `AKIA`, `Bearer`, ...), and a format's regex runs only where its prefix occurs.
+(Putting every 12-gram in the automaton instead makes it 12 times larger: 0.1 s to build for 20
+secrets.) benchmarks/redaction.py measures it; results in benchmarks/results/redaction.md.
 
 Why not a secret-scanning library: detect-secrets (Yelp, 1.5.0, May 2024) was tried. It scans line
 by line and reports findings rather than spans (its GitHub plugin reports just "ghp"), it took 17 s
@@ -52,6 +54,9 @@ __all__ = ["KEY_FORMATS", "MARK", "PIECE", "KeyFormat", "Redactor", "credential_
 MARK = "[REDACTED]"
 #: A run of this many characters of a secret counts as the secret.
 PIECE = 12
+#: Every 12-character piece of a secret holds one whole 6-character anchor taken every 7 characters.
+ANCHOR = 6
+_STRIDE = PIECE - ANCHOR + 1
 #: Known secrets shorter than this are too likely to be ordinary text; the configured key is kept
 #: from 4 characters on (it is known to be a secret).
 MIN_SECRET = 8
@@ -169,13 +174,18 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | None] = (), *, env: Mapping[str, str] | None = None) -> None:
         known = {s for s in secrets if s and len(s) >= _MIN_CONFIGURED}
         self.secrets: list[str] = sorted(known | set(credential_values(env)), key=len, reverse=True)
+        anchors: dict[str, list[tuple[str, int]]] = {}
+        for secret in self.secrets:
+            if len(secret) >= PIECE:
+                for at in range(0, len(secret) - ANCHOR + 1, _STRIDE):
+                    anchors.setdefault(secret[at:at + ANCHOR], []).append((secret, at))
         short = [s for s in self.secrets if len(s) < PIECE]
-        grams = {s[i:i + PIECE] for s in self.secrets if len(s) >= PIECE for i in range(len(s) - PIECE + 1)}
-        # One automaton finds the secrets' pieces and the formats' prefixes in a single pass; pattern
-        # i < self._pieces is a piece of a secret, the rest say which format to try where they occur.
-        self._pieces = len(grams) + len(short)
+        # One automaton, one pass: the anchors (each hit is extended to the whole matching piece),
+        # the short secrets (matched whole), and the key formats' prefixes (each hit tries the format).
+        self._anchored = list(anchors.values())
+        self._short = len(self._anchored) + len(short)
         self._formats = [fmt for fmt in KEY_FORMATS for _ in fmt.prefixes]
-        patterns = [*sorted(grams), *short, *(p for fmt in KEY_FORMATS for p in fmt.prefixes)]
+        patterns = [*anchors, *short, *(p for fmt in KEY_FORMATS for p in fmt.prefixes)]
         self._automaton = ahocorasick_rs.AhoCorasick(patterns, matchkind=ahocorasick_rs.MatchKind.Standard,
                                                      implementation=ahocorasick_rs.Implementation.DFA)
         self._shortest = min([MIN_SECRET, *map(len, short)])  # nothing shorter can hold a secret
@@ -186,17 +196,19 @@ class Redactor:
         """Where the secrets are in `s`: sorted, merged [start, end) spans."""
         found: list[tuple[int, int]] = []
         tried: set[tuple[int, int]] = set()
+        anchored = len(self._anchored)
         for i, start, end in self._automaton.find_matches_as_indexes(s, overlapping=True):
-            if i < self._pieces:
+            if i < anchored:
+                found += filter(None, (_piece_at(s, start, secret, at) for secret, at in self._anchored[i]))
+            elif i < self._short:
                 found.append((start, end))
-                continue
-            fmt = self._formats[i - self._pieces]
-            if (id(fmt), start) in tried:
-                continue
-            tried.add((id(fmt), start))
-            m = fmt.regex.match(s, start)
-            if m and (fmt.check is None or fmt.check(m)):
-                found.append(m.span(fmt.group))
+            else:
+                fmt = self._formats[i - self._short]
+                if (id(fmt), start) not in tried:
+                    tried.add((id(fmt), start))
+                    m = fmt.regex.match(s, start)
+                    if m and (fmt.check is None or fmt.check(m)):
+                        found.append(m.span(fmt.group))
         if not found:
             return []
         found.sort()
@@ -236,3 +248,15 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.deep(v) for v in obj]
         return obj
+
+
+def _piece_at(text: str, pos: int, secret: str, at: int) -> tuple[int, int] | None:
+    """The span of text around `pos` that matches `secret` around its anchor at `at`, if it is a
+    piece of PIECE characters or more (an anchor alone is ordinary text)."""
+    lo, so = pos, at
+    while lo > 0 and so > 0 and text[lo - 1] == secret[so - 1]:
+        lo, so = lo - 1, so - 1
+    hi, eo = pos + ANCHOR, at + ANCHOR
+    while hi < len(text) and eo < len(secret) and text[hi] == secret[eo]:
+        hi, eo = hi + 1, eo + 1
+    return (lo, hi) if hi - lo >= PIECE else None
