@@ -196,10 +196,18 @@ class Redactor:
         """Where the secrets are in `s`: sorted, merged [start, end) spans."""
         found: list[tuple[int, int]] = []
         tried: set[tuple[int, int]] = set()
+        # A printed secret hits every one of its anchors; the first hit's extension covers the rest.
+        extended: dict[str, tuple[int, int, int]] = {}  # secret -> its last match (start, end, offset)
         anchored = len(self._anchored)
         for i, start, end in self._automaton.find_matches_as_indexes(s, overlapping=True):
             if i < anchored:
-                found += filter(None, (_piece_at(s, start, secret, at) for secret, at in self._anchored[i]))
+                for secret, at in self._anchored[i]:
+                    lo, hi, off = extended.get(secret, (0, 0, 0))
+                    if lo <= start < hi and start - lo == at - off:
+                        continue  # the same alignment as the match already found
+                    lo, hi, off = extended[secret] = _piece_at(s, start, secret, at)
+                    if hi - lo >= PIECE:
+                        found.append((lo, hi))
             elif i < self._short:
                 found.append((start, end))
             else:
@@ -250,13 +258,13 @@ class Redactor:
         return obj
 
 
-def _piece_at(text: str, pos: int, secret: str, at: int) -> tuple[int, int] | None:
-    """The span of text around `pos` that matches `secret` around its anchor at `at`, if it is a
-    piece of PIECE characters or more (an anchor alone is ordinary text)."""
+def _piece_at(text: str, pos: int, secret: str, at: int) -> tuple[int, int, int]:
+    """The longest span of text around `pos` that matches `secret` around its anchor at `at`:
+    (start, end, where in the secret it starts). Shorter than PIECE, it is ordinary text."""
     lo, so = pos, at
     while lo > 0 and so > 0 and text[lo - 1] == secret[so - 1]:
         lo, so = lo - 1, so - 1
     hi, eo = pos + ANCHOR, at + ANCHOR
     while hi < len(text) and eo < len(secret) and text[hi] == secret[eo]:
         hi, eo = hi + 1, eo + 1
-    return (lo, hi) if hi - lo >= PIECE else None
+    return lo, hi, so
