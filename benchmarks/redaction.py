@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import random
 import string
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ds = detect_secrets_scan()
     result = {
         "what": f"Redactor.text on {size:,} characters of ordinary output (best of {repeats})",
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+                   f"load average {os.getloadavg()[0]:.1f} while measuring",
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
         "detect_secrets_regex_plugins_ms": best_ms(lambda: ds(text), 1) if ds else None,
