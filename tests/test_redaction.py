@@ -134,6 +134,7 @@ def test_credential_variables_are_chosen_by_name_and_by_value():
     assert TOKEN[::-1] not in values and "/usr/bin:/bin" not in values and "subprocess" not in values
     assert not {"abc123", "true", "12345678", "/home/me/creds.json", "https://auth.example.com/token"} & values
     assert looks_like_credential("X_PASSPHRASE", "correct horse 42")
+    assert looks_like_credential("WIFI_PASSWORD", "correcthorsebatterystaple")  # a long word may be a passphrase
     r = Redactor(env=env)
     text = "db at https://user:Sup3r-S3cret@db.example.com/x, creds in /home/me/creds.json via subprocess"
     assert r.text(text) == f"db at https://user:{MARK}@db.example.com/x, creds in /home/me/creds.json via subprocess"

@@ -163,3 +163,17 @@ def test_a_kernel_run_that_goes_after_the_key_leaks_none_of_it(srv, tmp_path):
     assert leaks(answer.text) == []
     assert leaks(request_text(srv.requests)) == []
     assert leaks(folder_text(runs)) == []
+
+
+def test_the_key_in_use_is_a_secret_whatever_it_looks_like(srv, tmp_path, monkeypatch):
+    """A key that looks like an ordinary word is no secret by its looks; it is one because the run uses it."""
+    from rlm_kernel import rlm
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    srv.api_key = "test-key"
+    srv.route(root=["```repl\nimport os\nprint(os.environ['ANTHROPIC_API_KEY'])\n```", "FINAL(done)"])
+    result = rlm("Show the key", context="c", provider="anthropic", base_url=srv.base_url, model=ROOT,
+                 runs_dir=str(tmp_path / "runs"), max_retries=0)
+    assert result.status == "done"
+    assert MARK in folder_text(tmp_path / "runs") and "test-key" not in folder_text(tmp_path / "runs")
+    assert "test-key" not in request_text(srv.requests)

@@ -47,7 +47,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
-    bus = EventBus(Redactor([opts.api_key]))  # the configured key and the environment's credentials, as of now
+    bus = EventBus(Redactor(clients.keys))  # the key in use and the environment's credentials, as of now
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
     run.log_path = opts.resolved_runs_dir() / f"{run.run_id}.jsonl"
@@ -86,7 +86,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
-    bus = EventBus(Redactor([opts.api_key]))
+    bus = EventBus(Redactor(clients.keys))
     redact = bus.redactor.text  # a log written before redaction at the source existed may hold secrets
     root_id = started["run_id"]
     run = Run(started["question"], context, opts, bus=bus, io=io, clients=clients, steering=steering,

@@ -67,8 +67,9 @@ _MIN_CONFIGURED = 4
 
 #: Environment variable names that hold credentials (matched anywhere in the name, any case).
 CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL", re.IGNORECASE)
-_PLAIN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "enabled", "disabled"})
-_PLAIN_VALUE = re.compile(r"[+-]?\d+(?:\.\d+)?|[a-z]+(?:[-_.][a-z]+)*")  # numbers, bare lower-case words
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+#: A setting such as PIP_KEYRING_PROVIDER=subprocess; from 16 characters on, it may be a passphrase.
+_WORD = re.compile(r"[a-z]{1,15}|(?=.{1,15}$)[a-z]+(?:[-_.][a-z]+)+")
 _PATH = re.compile(r"(?:[~/.]|[A-Za-z]:[\\/])\S*")
 
 
@@ -134,7 +135,7 @@ def looks_like_credential(name: str, value: str) -> bool:
     if not CREDENTIAL_NAME.search(name):
         return False
     v = value.strip()
-    return (len(v) >= MIN_SECRET and v.lower() not in _PLAIN_WORDS and not _PLAIN_VALUE.fullmatch(v)
+    return (len(v) >= MIN_SECRET and not _NUMBER.fullmatch(v) and not _WORD.fullmatch(v)
             and not _PATH.fullmatch(v) and not _is_plain_url(v))
 
 
