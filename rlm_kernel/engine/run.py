@@ -79,12 +79,12 @@ class Run:
         system = prompts.system_prompt(self.options.output_limit, self.clients.sub_window())
         first = prompts.first_user(self.question, context_summary(meta))
         parent = self.parent
-        started = self.emit(ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
-                  model=self.model, sub_model=self.sub_model, provider=self.clients.label,
-                  demo=self.clients.demo, depth=self.depth, root_run_id=self.root_run_id,
-                  parent_run_id=parent.run_id if parent else None, parent_step=parent.step if parent else None,
-                  parent_subcall_id=self.parent_subcall_id, system=system, first_message=first,
-                  bind_name=bind_name)
+        started = self.emit(
+            ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
+            model=self.model, sub_model=self.sub_model, provider=self.clients.label, demo=self.clients.demo,
+            depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
+            parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
+            first_message=first, bind_name=bind_name)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
         self.messages = [{"role": "user", "content": started["first_message"]}]
