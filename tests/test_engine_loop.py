@@ -307,7 +307,6 @@ def test_no_key_is_one_clear_line(tmp_path):
 
 # --- the record -----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="redaction at the source: issue 9 §2")
 def test_run_log_records_every_event_kind_without_the_key(srv, tmp_path, monkeypatch):
     key = "sk-ant-api03-" + "Zq7vLm2XwR9tYp4K" * 5 + "-AA"
     monkeypatch.setenv("ANTHROPIC_API_KEY", key)

@@ -1,4 +1,4 @@
-"""The export's parts on their own: key redaction, output cleaning and the context cell."""
+"""The export's parts on their own: output cleaning (with its second redaction pass) and the context cell."""
 
 from __future__ import annotations
 
@@ -13,42 +13,12 @@ import nbformat
 import pytest
 
 from rlm_kernel.engine.contextfile import UntrustedPickle
+from rlm_kernel.engine.redaction import MARK, Redactor
 from rlm_kernel.export.outputs import OutputCleaner
-from rlm_kernel.export.redact import MARK, Redactor, env_secrets
 from rlm_kernel.export.sidecar import ContextPickleWarning, context_cell
 
 ANT = "sk-" + "ant-api03-" + "abcDEF123_-" * 4
 OPENAI = "sk-" + "proj-" + "x" * 30
-
-
-# --- redaction ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text, expected", [
-    (f"key={ANT} end", f"key={MARK} end"),
-    (f"OPENAI {OPENAI}.", f"OPENAI {MARK}."),
-    ("Authorization: Bearer abc.DEF-123_xyz~=", f"Authorization: Bearer {MARK}"),
-    ("{'authorization': 'bearer ZZZZZZZZZZ'}", f"{{'authorization': 'bearer {MARK}'}}"),
-])
-def test_key_patterns_are_redacted(text, expected):
-    assert Redactor(env={}).text(text) == expected
-
-
-@pytest.mark.parametrize("text", [
-    "task-manager and disk-usage", "sk-short", "a Bearer of bad news", "risk-assessment-document-final-v2",
-])
-def test_ordinary_text_is_left_alone(text):
-    r = Redactor(env={})
-    assert r.text(text) == text and r.count == 0
-
-
-def test_values_of_key_variables_in_the_environment_are_redacted():
-    env = {"ANTHROPIC_API_KEY": "plain-secret-1", "RLM_OPENAI_API_KEY": "other-secret-2",
-           "ANTHROPIC_AUTH_TOKEN": "tok-secret-3", "HOME": "/home/someone", "SHORT_API_KEY": "abc"}
-    assert set(env_secrets(env)) == {"plain-secret-1", "other-secret-2", "tok-secret-3"}
-    r = Redactor(env=env)
-    assert r.text("a plain-secret-1 b other-secret-2 c /home/someone abc") == f"a {MARK} b {MARK} c /home/someone abc"
-    assert r.deep({"x": ["tok-secret-3", 1], "plain-secret-1": None}) == {"x": [MARK, 1], MARK: None}
-    assert r.count == 4
 
 
 # --- outputs --------------------------------------------------------------------------------------

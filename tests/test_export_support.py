@@ -20,6 +20,7 @@ from rlm_kernel import rlm
 from rlm_kernel.engine import events as ev
 from rlm_kernel.engine.outcome import RLMResult
 from rlm_kernel.engine.record import RunLog
+from rlm_kernel.engine.redaction import Redactor
 from rlm_kernel.engine.steering import Steering
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
@@ -151,7 +152,10 @@ def crashed_log(srv: FakeAnthropic, runs_dir: Path) -> Path:
 
 def comparable(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What must be equal between a run and its replay: stream text, result and display data, and the
-    error's name and message. Tracebacks differ by executor (plain vs IPython's) and are left out."""
+    error's name and message. Tracebacks differ by executor (plain vs IPython's) and are left out.
+    Keys are compared redacted: the record holds them redacted, a replay prints what its code prints."""
+    redactor = Redactor(env={})
+    outputs = redactor.deep(outputs)
     out: list[dict[str, Any]] = []
     for o in outputs:
         kind = o["output_type"]

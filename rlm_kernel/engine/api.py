@@ -19,6 +19,7 @@ from .modelio import ModelIO, default_io, run_on_new_thread
 from .options import RLMOptions
 from .outcome import RLMResult
 from .record import RunLog, RunLogWriter
+from .redaction import Redactor
 from .replay import RecordedAnswers
 from .run import Run
 from .snapshot import load_context, save_context
@@ -46,7 +47,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
-    bus = EventBus()
+    bus = EventBus(Redactor(clients.keys))  # the key in use and the environment's credentials, as of now
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
     run.log_path = opts.resolved_runs_dir() / f"{run.run_id}.jsonl"
@@ -86,22 +87,23 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
-    bus = EventBus()
+    bus = EventBus(Redactor(clients.keys))
+    redact = bus.redactor.text  # a log written before redaction at the source existed may hold secrets
     root_id = started["run_id"]
     run = Run(started["question"], context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor, run_id=root_id)
     run.log_path = log.path
     run.system = started.get("system") or ""
-    run.messages = [{"role": "user", "content": started["first_message"]}]
+    run.messages = [{"role": "user", "content": redact(started["first_message"])}]
     mine = log.of_run(root_id)
     finished_steps = sorted({e["step"] for e in mine if e["type"] == ev.FEEDBACK})
     last = finished_steps[-1] if finished_steps else 0
     for e in mine:
         if e["type"] == ev.TURN_FINISHED and e["step"] <= last:
-            run.messages.append({"role": "assistant", "content": e["text"]})
-            run.last_reply = e["text"]
+            run.last_reply = redact(e["text"])
+            run.messages.append({"role": "assistant", "content": run.last_reply})
         elif e["type"] == ev.FEEDBACK and e["step"] <= last:
-            run.messages.append({"role": "user", "content": e["text"]})
+            run.messages.append({"role": "user", "content": redact(e["text"])})
     run.step = last
     writer = RunLogWriter(log.path)
     for fn in (writer, *subscribers):

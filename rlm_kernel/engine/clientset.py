@@ -32,6 +32,8 @@ class ClientSet:
     sub_model: str
     label: str
     demo: bool = False
+    #: The keys the clients send: secrets wherever they appear, whatever they look like.
+    keys: tuple[str, ...] = ()
 
     def window(self, model: str) -> int | None:
         client = self.root if model == self.root_model else self.sub
@@ -74,7 +76,7 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
                                                           timeout=options.request_timeout))
         io.submit(client.warm())  # overlaps client set-up with the run's own start
         return ClientSet(client, client, options.model or DEFAULT_ROOT_MODEL,
-                         options.sub_model or DEFAULT_SUB_MODEL, "anthropic")
+                         options.sub_model or DEFAULT_SUB_MODEL, "anthropic", keys=(key,))
     base_url = options.base_url or os.environ.get("RLM_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
         raise ConfigError("provider 'openai' needs base_url (or RLM_OPENAI_BASE_URL), e.g. http://127.0.0.1:8000/v1")
@@ -90,7 +92,8 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
                                                               timeout=options.request_timeout))
     except ImportError as exc:  # the optional openai package is missing: its message says how to install it
         raise ConfigError(str(exc)) from None
-    return ClientSet(client, client, options.model, options.sub_model or options.model, "openai-compatible")
+    return ClientSet(client, client, options.model, options.sub_model or options.model, "openai-compatible",
+                     keys=(key,) if key else ())
 
 
 def _digest(secret: str) -> str:

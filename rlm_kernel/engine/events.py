@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .redaction import Redactor
+
 RUN_STARTED = "run_started"
 TURN_STARTED = "turn_started"
 TURN_DELTA = "turn_delta"
@@ -66,10 +68,14 @@ Subscriber = Callable[[Event], None]
 class EventBus:
     """Fans events out to subscribers, synchronously, on whatever thread emits them.
 
-    Subscribers that must act on another thread (a widget on the kernel's loop) hop there
-    themselves. A failing subscriber is dropped from that event only, never the run."""
+    Every string in an event passes through `redactor` first, so no secret reaches the run log,
+    the tree or its saved HTML; the run feeds the model and returns the emitted (redacted) values
+    (see Run), so the model sees what the record says. Subscribers that must act on another thread
+    (a widget on the kernel's loop) hop there themselves. A failing subscriber is dropped from that
+    event only, never the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor if redactor is not None else Redactor()
         self._subscribers: list[Subscriber] = []
         self._seq = itertools.count(1)
         self._lock = threading.RLock()
@@ -86,6 +92,8 @@ class EventBus:
         return unsubscribe
 
     def emit(self, run_id: str, type_: str, **fields: Any) -> Event:
+        """Send an event to every subscriber and return it, redacted."""
+        fields = self.redactor.deep(fields)
         with self._lock:
             event: Event = {"v": SCHEMA_VERSION, "seq": next(self._seq), "t": time.time(),
                             "run_id": run_id, "type": type_, **fields}

@@ -62,8 +62,8 @@ def feed(run: Run, text: str) -> None:
     for note in run.steering.take_notes():
         run.emit(ev.NOTE, step=run.step, text=note)
         text += "\n\n" + prompts.HUMAN_NOTE.format(text=note)
-    run.emit(ev.FEEDBACK, step=run.step, text=text)
-    run.messages.append({"role": "user", "content": text})
+    sent = run.emit(ev.FEEDBACK, step=run.step, text=text)["text"]  # redacted, as recorded
+    run.messages.append({"role": "user", "content": sent})
 
 
 def finish(run: Run, status: str, *, answer: str | None = None, source: str = "partial",

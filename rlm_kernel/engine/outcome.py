@@ -36,13 +36,14 @@ class RLMResult:
         """Build the result and write `run_finished`; a root run reports the usage of its whole tree."""
         usage = dict(run.budget.usage) if run.parent is None else dict(run.usage)
         cost = run.budget.cost() if run.parent is None else None
-        result = cls(answer=answer, status=status, reason=reason, run_id=run.run_id, question=run.question,
-                     steps=run.step, subcalls=run.subcalls, elapsed=round(time.time() - run.started_at, 3),
-                     usage=usage, cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path)
-        run.emit(ev.RUN_FINISHED, status=status, answer=answer, answer_source=source, reason=reason,
-                 usage={m: u.to_dict() for m, u in usage.items()}, cost=cost, elapsed=result.elapsed,
-                 steps=result.steps, subcalls=result.subcalls)
-        return result
+        elapsed = round(time.time() - run.started_at, 3)
+        done = run.emit(ev.RUN_FINISHED, status=status, answer=answer, answer_source=source, reason=reason,
+                        usage={m: u.to_dict() for m, u in usage.items()}, cost=cost, elapsed=elapsed,
+                        steps=run.step, subcalls=run.subcalls)
+        # The answer as recorded, secrets redacted: FINAL_VAR of a variable holding a key returns no key.
+        return cls(answer=done["answer"], status=status, reason=done["reason"], run_id=run.run_id,
+                   question=run.question, steps=run.step, subcalls=run.subcalls, elapsed=elapsed, usage=usage,
+                   cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path)
 
     @property
     def run(self) -> RunLog:

@@ -7,6 +7,7 @@ another Run sharing the root's bus, steering, budget and model I/O."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -77,20 +78,24 @@ class Run:
         meta = describe_context(self.context, preview_chars=self.options.preview_chars)
         system = prompts.system_prompt(self.options.output_limit, self.clients.sub_window())
         first = prompts.first_user(self.question, context_summary(meta))
-        self.messages = [{"role": "user", "content": first}]
-        self.system = system
         parent = self.parent
-        self.emit(ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
-                  model=self.model, sub_model=self.sub_model, provider=self.clients.label,
-                  demo=self.clients.demo, depth=self.depth, root_run_id=self.root_run_id,
-                  parent_run_id=parent.run_id if parent else None, parent_step=parent.step if parent else None,
-                  parent_subcall_id=self.parent_subcall_id, system=system, first_message=first,
-                  bind_name=bind_name)
+        started = self.emit(
+            ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
+            model=self.model, sub_model=self.sub_model, provider=self.clients.label, demo=self.clients.demo,
+            depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
+            parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
+            first_message=first, bind_name=bind_name)
+        # From here on the run works with what the record says: secrets redacted (EventBus.emit).
+        self.question, self.system = started["question"], started["system"]
+        self.messages = [{"role": "user", "content": started["first_message"]}]
         self.bind()
 
     # --- namespace ----------------------------------------------------------------------------
     def bind(self) -> None:
-        """Put context and helpers into the namespace, remembering what they displace."""
+        """Put context and helpers into the namespace, remembering what they displace. An executor
+        that shows outputs as they happen (the kernel's) gets the redactor for them too."""
+        if hasattr(self.executor, "redact"):
+            self.executor.redact = self.bus.redactor.text
         ns = self.executor.namespace
         for name, value in self._helpers.items():
             if name in ns and name not in self._displaced and ns[name] is not value:
@@ -170,8 +175,9 @@ class Run:
         except TimeoutError:
             self.budget.check_time()
             raise
-        self.emit(ev.TURN_FINISHED, step=step, text=c.text, model=c.model, usage=c.usage.to_dict(),
-                  latency=round(c.latency, 4), stop_reason=c.stop_reason)
+        finished = self.emit(ev.TURN_FINISHED, step=step, text=c.text, model=c.model, usage=c.usage.to_dict(),
+                             latency=round(c.latency, 4), stop_reason=c.stop_reason)
+        c = dataclasses.replace(c, text=finished["text"])  # redacted, as recorded
         self.last_reply = c.text
         self.messages.append({"role": "assistant", "content": c.text})
         self.charge(self.model, c.usage)
@@ -198,12 +204,13 @@ class Run:
         text = self.cell_feedback(index, outcome, restored, timeout)
         if edited:
             text = prompts.EDITED.format(index=index, code=code_to_run) + "\n" + text
-        self.emit(ev.CELL_FINISHED, step=self.step, index=index, code=code_to_run, edited=edited,
-                  outputs=_cap_outputs(outcome.outputs), error=outcome.error, duration=round(outcome.duration, 4),
-                  timed_out=outcome.timed_out, execution_count=outcome.execution_count, feedback=text)
+        finished = self.emit(ev.CELL_FINISHED, step=self.step, index=index, code=code_to_run, edited=edited,
+                             outputs=_cap_outputs(outcome.outputs), error=outcome.error,
+                             duration=round(outcome.duration, 4), timed_out=outcome.timed_out,
+                             execution_count=outcome.execution_count, feedback=text)
         if interrupted or outcome.interrupted:
             raise KeyboardInterrupt
-        return text
+        return finished["feedback"]
 
     def cell_feedback(self, index: int, outcome: CellOutcome, restored: list[str], timeout: float | None) -> str:
         body = outputs_to_text(outcome.outputs).strip() or "(no output)"
@@ -229,7 +236,9 @@ class Run:
                       reserved: bool = False) -> str:
         model = model or self.sub_model
         sid = uuid.uuid4().hex[:10]
-        self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind=kind, model=model, prompt=prompt, batch=batch)
+        # The model is sent the prompt as recorded, secrets redacted (generated code can pass it a key).
+        prompt = self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind=kind, model=model, prompt=prompt,
+                           batch=batch)["prompt"]
         t0, usage, error, response, cached = time.perf_counter(), Usage(), None, "", False
         try:
             if not reserved:
@@ -250,12 +259,12 @@ class Run:
             # A lone call raises its failure into the generated code; a batch slot and a refusal for
             # length return their message as the answer instead. Replay repeats whichever happened.
             raised = error is not None and batch is None and error != "context_window"
-            self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind=kind, model=model, response=response,
-                      usage=usage.to_dict(), latency=round(time.perf_counter() - t0, 4), error=error,
-                      child_run_id=None, cached=cached, raised=raised)
+            done = self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind=kind, model=model, response=response,
+                             usage=usage.to_dict(), latency=round(time.perf_counter() - t0, 4), error=error,
+                             child_run_id=None, cached=cached, raised=raised)
         if raised:
-            raise ModelError(error)
-        return response
+            raise ModelError(done["error"])
+        return done["response"]
 
     async def _ask_sub(self, model: str, prompt: str) -> tuple[str, Usage, bool]:
         """One sub-model request. With `memoize`, an identical (model, prompt) asked anywhere in the run
@@ -320,13 +329,13 @@ class Run:
             response, err = "", exc
         with self._lock:
             self.subcalls += 1
-        self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind="rlm", model=self.model, response=response,
-                  usage={}, latency=round(time.perf_counter() - t0, 4),
-                  error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id,
-                  raised=err is not None)
+        done = self.emit(ev.SUBCALL_FINISHED, step=self.step, id=sid, kind="rlm", model=self.model,
+                         response=response, usage={}, latency=round(time.perf_counter() - t0, 4),
+                         error=None if err is None else f"{type(err).__name__}: {err}", child_run_id=child.run_id,
+                         raised=err is not None)
         if err is not None:
             raise err
-        return response
+        return done["response"]
 
     def charge(self, model: str, usage: Usage) -> None:
         with self._lock:

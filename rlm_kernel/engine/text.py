@@ -75,6 +75,15 @@ def outputs_to_text(outputs: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+#: Mimetypes whose payload is base64 text (never scanned, cut or reduced to text as if it were prose).
+BINARY_MIME_PREFIXES = ("image/", "audio/", "video/", "application/pdf", "application/octet-stream")
+
+
+def is_binary(mime: str) -> bool:
+    """Whether a mimebundle entry is a binary payload (image/png) rather than text (image/svg+xml)."""
+    return mime.startswith(BINARY_MIME_PREFIXES) and not mime.endswith(("+xml", "+json"))
+
+
 def bundle_to_text(data: dict[str, Any]) -> str:
     """One mimebundle as text: text/plain, else markdown, else HTML reduced to its text, else JSON,
     else a placeholder such as "<image/png 12 KB>"."""
@@ -160,8 +169,7 @@ def _apply_carriage_returns(text: str) -> str:
 
 def _payload_bytes(mime: str, value: Any) -> int:
     raw = joined(value) if not isinstance(value, dict) else json.dumps(value)
-    if mime.startswith("image/") and not mime.endswith("+xml"):
-        # Binary mimetypes are stored base64-encoded.
+    if is_binary(mime):  # stored base64-encoded
         b64 = raw.replace("\n", "").replace(" ", "")
         return max(0, len(b64) * 3 // 4 - b64[-2:].count("="))
     return len(raw.encode("utf-8"))

@@ -114,7 +114,9 @@ class CellOutcome:
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs generated code in a namespace that persists across steps."""
+    """Runs generated code in a namespace that persists across steps. One that shows outputs as
+    they happen (the kernel's) also has a `redact` attribute (str -> str), which the run sets to
+    its redactor so that what it shows carries no secret either."""
 
     namespace: dict[str, Any]
 

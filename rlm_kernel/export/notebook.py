@@ -22,14 +22,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from .. import __version__
 from ..engine.parser import extract_code_blocks, strip_code_blocks
 from ..engine.record import RunLog
+from ..engine.redaction import Redactor
 from ..engine.runsummary import RunSummary, summarize
 from ..engine.runtree import BudgetHit, Cell, Note, Resumed, RunNode, Step, SubCall, build_tree
 from ..engine.snapshot import context_snapshot_path
-from ..engine.text import outputs_to_text
+from ..engine.text import is_binary, outputs_to_text
 from . import markdown as md
-from .outputs import OutputCleaner, base64_payload, cut, is_binary
+from .outputs import OutputCleaner, base64_payload, cut
 from .recording import recording_path, write_recording
-from .redact import Redactor
 from .sidecar import ContextCell, context_cell, context_cell_from_snapshot, missing_context_cell
 
 KERNELSPEC = {"name": "rlm", "display_name": "RLM (Python 3)", "language": "python"}

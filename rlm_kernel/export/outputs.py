@@ -13,11 +13,8 @@ from typing import Any
 
 from nbformat import NotebookNode, from_dict
 
-from ..engine.text import joined
-from .redact import Redactor
-
-#: Mimetypes stored as base64 text; they are dropped (with a note), never cut, when too large.
-_BINARY_PREFIXES = ("image/", "audio/", "video/", "application/pdf")
+from ..engine.redaction import Redactor
+from ..engine.text import is_binary, joined
 
 
 def base64_payload(value: Any) -> str:
@@ -34,10 +31,6 @@ def base64_payload(value: Any) -> str:
         if isinstance(raw, bytes):
             return base64.b64encode(raw).decode("ascii")
     return text
-
-
-def is_binary(mime: str) -> bool:
-    return mime.startswith(_BINARY_PREFIXES) and not mime.endswith(("+xml", "+json"))
 
 
 def cut(text: str, limit: int) -> str:

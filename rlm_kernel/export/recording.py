@@ -14,8 +14,8 @@ from typing import Any
 
 from ..engine import events as ev
 from ..engine.record import RECORDING_SUFFIX, RunLog
+from ..engine.redaction import Redactor
 from ..engine.replay import prompt_digest
-from .redact import Redactor
 
 _STARTED = ("type", "run_id", "parent_run_id", "t", "question", "model", "sub_model", "provider", "demo", "options")
 _FINISHED = ("type", "run_id", "id", "kind", "response", "error", "raised")

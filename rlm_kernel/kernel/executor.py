@@ -15,10 +15,10 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from ..engine.text import strip_ansi
+from ..engine.text import is_binary, strip_ansi
 from ..engine.types import CellOutcome
 from ..engine.watchdog import CellTimeout, time_limit
 
@@ -99,13 +99,40 @@ def _wire_form(data: dict[str, Any]) -> dict[str, Any]:
             for mime, value in data.items()}
 
 
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _redacted_msg(msg: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
+    """A display message as the notebook should show it: its text parts redacted (a copy; binary
+    parts such as base64 images are left alone)."""
+    content = msg.get("content") or {}
+    data = content.get("data")
+    if redact is _unchanged or not isinstance(data, dict):
+        return msg
+    clean = {mime: redact(v) if isinstance(v, str) and not is_binary(mime) else v for mime, v in data.items()}
+    return {**msg, "content": {**content, "data": clean}}
+
+
+class _Shown:
+    """An exception's text for display only (ipykernel's traceback sender calls str() on it)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class _Tee:
     """Stands in for sys.stdout/stderr during a generated cell: text written on the cell's thread
-    is copied to the collector; everything still goes where it went before (the notebook)."""
+    is copied to the collector; everything still goes where it went before (the notebook), redacted
+    piece by piece (the collector's whole text is redacted again by the run)."""
 
-    def __init__(self, name: str, target: TextIO, collector: OutputCollector, thread: int, quiet: bool) -> None:
+    def __init__(self, name: str, target: TextIO, collector: OutputCollector, thread: int, quiet: bool,
+                 redact: Callable[[str], str] = _unchanged) -> None:
         self._name, self._target, self._collector = name, target, collector
-        self._thread, self._quiet = thread, quiet
+        self._thread, self._quiet, self._redact = thread, quiet, redact
         self.active = True
 
     def write(self, s: str) -> int:
@@ -114,6 +141,8 @@ class _Tee:
             self._collector.stream(self._name, s)
             if self._quiet:
                 return len(s)
+            self._target.write(self._redact(s))
+            return len(s)
         return self._target.write(s)
 
     def flush(self) -> None:
@@ -131,7 +160,8 @@ class ShellExecutor:
 
     `blocking` is true while synchronous generated code runs: the kernel's interrupt handler then
     raises KeyboardInterrupt in it rather than cancelling the run's task. `quiet` keeps outputs
-    out of the notebook (used while a resumed run silently re-runs its recorded cells)."""
+    out of the notebook (used while a resumed run silently re-runs its recorded cells). `redact`
+    is set by the run to its redactor, so what the notebook shows carries no secret either."""
 
     def __init__(self, shell: Any, *, quiet: bool = False) -> None:
         self.shell = shell
@@ -139,6 +169,7 @@ class ShellExecutor:
         self.quiet = quiet
         self.blocking = False
         self.cells_run = 0
+        self.redact: Callable[[str], str] = _unchanged
 
     async def run_cell(self, code: str, *, timeout: float | None) -> CellOutcome:
         self.cells_run += 1
@@ -207,7 +238,7 @@ class ShellExecutor:
     def _capture(self, collector: OutputCollector) -> Iterator[None]:
         """Hook every output path of the shell for the duration of one cell, then undo it all."""
         shell = self.shell
-        quiet = self.quiet
+        quiet, redact = self.quiet, self.redact
         thread = threading.get_ident()
         pub, hook = shell.display_pub, shell.displayhook
 
@@ -216,11 +247,11 @@ class ShellExecutor:
             # A generated cell must never wipe the notebook cell that holds the run's view.
             if quiet or msg["header"]["msg_type"] == "clear_output":
                 return None
-            return msg
+            return _redacted_msg(msg, redact)
 
         def on_result(msg: dict[str, Any]) -> dict[str, Any] | None:
             collector.message(msg)
-            return None if quiet else msg
+            return None if quiet else _redacted_msg(msg, redact)
 
         original_showtraceback = shell._showtraceback
 
@@ -229,9 +260,9 @@ class ShellExecutor:
             # An interrupt ends the whole run with one line from the magic; its traceback through
             # the generated cell stays in the record only.
             if not quiet and not issubclass(etype, KeyboardInterrupt):
-                original_showtraceback(etype, evalue, stb)
+                original_showtraceback(etype, _Shown(redact(str(evalue))), [redact(line) for line in stb])
 
-        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet) for name in ("stdout", "stderr")}
+        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet, redact) for name in ("stdout", "stderr")}
         saved_cache, saved_exec_result = hook.cache_size, hook.exec_result
         _register(pub, on_display)
         _register(hook, on_result)

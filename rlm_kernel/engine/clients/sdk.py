@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx2
 
+from ..redaction import Redactor
 from ..types import ModelError
-from .errors import redact_keys, retries_taken
+from .errors import retries_taken
 
 
 class SDKClient:
@@ -51,7 +52,7 @@ class SDKClient:
 
     # -- errors --
     def _error(self, message: str) -> ModelError:
-        return ModelError(redact_keys(message, self._secrets())[0])
+        return ModelError(Redactor(self._secrets(), env={}).text(message))
 
     def _broken(self, err: Exception) -> ModelError:
         """The connection broke while the body was streaming (after the SDK's retries apply)."""
