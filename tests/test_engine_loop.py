@@ -27,6 +27,7 @@ def ask(srv: FakeAnthropic, tmp_path: Path, root: Any, sub: Any = "sub-answer", 
         question: str = "What is it?", **opts: Any):
     srv.route(root=root, sub=sub)
     opts.setdefault("max_retries", 2)
+    opts.setdefault("protocol", "fences")  # scripted as text; tests/test_protocol_tools.py scripts tool calls
     return rlm(question, context=context, provider="anthropic", base_url=srv.base_url, api_key="test-key",
                runs_dir=str(tmp_path / "runs"), **opts)
 
@@ -79,7 +80,7 @@ def test_final_var_of_missing_name_is_fed_back(srv, tmp_path):
 def test_reply_without_code_or_answer_gets_a_nudge(srv, tmp_path):
     result = ask(srv, tmp_path, ["Let me think about it.", "FINAL(ok)"])
     assert result.answer == "ok"
-    assert "no ```repl code block and no final answer" in user_texts(root_requests(srv)[1])[-1]
+    assert "no code that I could run and no final answer" in user_texts(root_requests(srv)[1])[-1]
 
 
 def test_iteration_cap_forces_one_final_call(srv, tmp_path):

@@ -96,11 +96,11 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     finished_steps = sorted({e["step"] for e in mine if e["type"] == ev.FEEDBACK})
     last = finished_steps[-1] if finished_steps else 0
     for e in mine:
-        if e["type"] == ev.TURN_FINISHED and e["step"] <= last:
-            run.messages.append({"role": "assistant", "content": e["text"]})
+        if e["type"] == ev.TURN_FINISHED and e["step"] <= last:  # tool use records the message as sent
+            run.messages.append(e.get("message") or {"role": "assistant", "content": e["text"]})
             run.last_reply = e["text"]
         elif e["type"] == ev.FEEDBACK and e["step"] <= last:
-            run.messages.append({"role": "user", "content": e["text"]})
+            run.messages.append(e.get("message") or {"role": "user", "content": e["text"]})
     run.step = last
     writer = RunLogWriter(log.path)
     for fn in (writer, *subscribers):

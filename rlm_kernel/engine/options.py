@@ -33,6 +33,12 @@ class RLMOptions:
     base_url: str | None = _opt(None, "API base URL (a local or proxy server).")
     api_key: str | None = _opt(None, "API key; never recorded (the kernel reads it from the environment only).",
                                repr=False)
+    protocol: str = _opt("auto", "How the root model runs code and answers: 'tools' (native tool use: a python "
+                                 "tool and an answer tool) or 'fences' (```repl blocks and FINAL(...) in text); "
+                                 "'auto' uses tools for Anthropic models and fences elsewhere.")
+    prompt: str = _opt("auto", "System prompt: 'full' (with a worked example), 'compact' (for small models; 'auto' "
+                               "picks it when the root model's window is 16k tokens or less) or 'legacy' (the "
+                               "0.1 prompt, fences only).")
     max_iterations: int = _opt(30, "Root model turns before one forced call for the answer.")
     max_depth: int = _opt(2, "Levels of rlm_query children; at the limit rlm_query acts as llm_query.")
     max_subcalls: int | None = _opt(1000, "Sub-calls over the whole run tree.")
