@@ -31,7 +31,7 @@ async def run_loop(run: Run) -> RLMResult:
         last["content"] = (last["content"] + "\n\n" + prompts.FORCE_FINAL[run.protocol.name]).strip()
         run.step += 1
         answer = run.protocol.forced_answer(run, await run.root_turn())
-        return finish(run, "budget", answer=answer, source="forced",
+        return finish(run, "budget", answer=answer, source="forced" if answer is not None else "partial",
                       reason=f"max_iterations ({run.options.max_iterations}) reached")
     except BudgetExceeded as exc:
         run.emit(ev.BUDGET_HIT, kind=exc.kind, limit=exc.limit, value=exc.value)

@@ -149,7 +149,7 @@ class Run:
 
         def SHOW_VARS() -> str:
             """The variables your code has made, with their types and sizes."""
-            return show_vars(run.executor.namespace, run.helper_names)
+            return show_vars(run.executor.namespace, run._helpers)
 
         return {"context": self.context, "context_0": self.context, "llm_query": llm_query,
                 "llm_query_batched": llm_query_batched, "rlm_query": rlm_query,
@@ -167,7 +167,7 @@ class Run:
         key = name.strip().strip("\"'")
         ns = self.executor.namespace
         if key not in ns:
-            raise NameError(missing_variable(key, ns, self.helper_names))
+            raise NameError(missing_variable(key, ns, self._helpers))
         return str(ns[key])
 
     # --- root turns ---------------------------------------------------------------------------
