@@ -80,12 +80,36 @@ ask a model only about what code cannot decide.
 4. Ask about every piece with one llm_query_batched call, spelling out the question in each prompt.
 5. Combine the answers in code (count, merge, deduplicate), or with one last llm_query.
 
-For example, asked which supplier is late most often in a long delivery log:
+For example, asked how many of the support tickets from March 2024 complain about billing:
 {example}
 
 Answering: first put the answer in a variable and print it. Once you have seen it, answer in a later \
 step with {answer_var}. {answer_text} An answer given in the same reply as code that has not run yet \
 is set aside, because it cannot rest on that code's output."""
+
+#: The worked example's two cells, shared by both protocols ({size}: characters per sub-call).
+EXAMPLE_LOOK = "print(type(context).__name__, len(context))\nprint(context[:400])"
+EXAMPLE_WORK = """\
+march = [t for t in context.splitlines() if t.startswith("2024-03")]
+pieces, piece = [], ""
+for t in march:  # whole tickets, at most {size} characters a piece
+    if len(piece) + len(t) > {size}:
+        pieces.append(piece)
+        piece = ""
+    piece += t + "\\n"
+pieces.append(piece)
+asks = ["Each line is a support ticket. List the numbers (#...) of the tickets that complain about "
+        "billing, one per line, or NONE.\\n\\n" + p for p in pieces]
+replies = llm_query_batched(asks)
+billing = sorted({{w for r in replies for w in r.split() if w.startswith("#")}})
+count = len(billing)
+print(len(march), "tickets in March;", count, "about billing:", billing[:5])"""
+EXAMPLE = """\
+{look}
+(the output shows one ticket per line, such as "2024-03-02 | #4411 | I was charged twice")
+{work}
+(the output shows the count; the next {turn} is only)
+{answer}"""
 
 FULL_FENCES = {
     "how_to_run": "Write code in blocks tagged ```repl. Every block in your reply runs, in order, and the next "
@@ -93,32 +117,6 @@ FULL_FENCES = {
     "act_now": "put the code in that same reply.",
     "answer_var": "FINAL_VAR(name) on a line of its own, outside any block",
     "answer_text": "FINAL(your answer) on its own line gives the answer as text.",
-    "example": """\
-```repl
-print(type(context).__name__, len(context))
-print(context[:400])
-```
-(the output shows one delivery per line, such as "2024-03-02 | Acme | late 2 days")
-```repl
-rows = [r for r in context.splitlines() if "late" in r]
-print(len(rows), "late deliveries")
-text = "\\n".join(rows)
-pieces = [text[i:i + {chunk_chars}] for i in range(0, len(text), {chunk_chars})]
-asks = [f"Each line is a late delivery. Count the lines per supplier; reply as 'name: count' lines.\\n\\n{{p}}"
-        for p in pieces]
-replies = llm_query_batched(asks)
-from collections import Counter
-totals = Counter()
-for reply in replies:
-    for line in reply.splitlines():
-        name, _, n = line.rpartition(":")
-        if n.strip().isdigit():
-            totals[name.strip()] += int(n)
-worst = totals.most_common(1)[0][0]
-print(totals.most_common(3), worst)
-```
-(the output shows the totals and the supplier; the next reply is only)
-FINAL_VAR(worst)""",
 }
 
 FULL_TOOLS = {
@@ -127,28 +125,21 @@ FULL_TOOLS = {
     "act_now": "call the python tool in that same reply.",
     "answer_var": 'the `answer` tool and {"variable": "name"}',
     "answer_text": 'The answer tool also takes {"text": "..."}. Call it on its own, never next to python.',
-    "example": """\
-python: print(type(context).__name__, len(context)); print(context[:400])
-(the output shows one delivery per line, such as "2024-03-02 | Acme | late 2 days")
-python:
-    rows = [r for r in context.splitlines() if "late" in r]
-    text = "\\n".join(rows)
-    pieces = [text[i:i + {chunk_chars}] for i in range(0, len(text), {chunk_chars})]
-    asks = [f"Each line is a late delivery. Count the lines per supplier; reply as 'name: count' lines.\\n\\n{{p}}"
-            for p in pieces]
-    replies = llm_query_batched(asks)
-    from collections import Counter
-    totals = Counter()
-    for reply in replies:
-        for line in reply.splitlines():
-            name, _, n = line.rpartition(":")
-            if n.strip().isdigit():
-                totals[name.strip()] += int(n)
-    worst = totals.most_common(1)[0][0]
-    print(totals.most_common(3), worst)
-(the output shows the totals and the supplier; the next turn is only)
-answer: {{"variable": "worst"}}""",
 }
+
+
+def example(protocol: str, size: int) -> str:
+    """The worked example, in the protocol's own form."""
+    work = EXAMPLE_WORK.format(size=size)
+    if protocol == "tools":
+        def call(code: str) -> str:
+            return "python:\n" + "\n".join("    " + line for line in code.splitlines())
+
+        return EXAMPLE.format(look=call(EXAMPLE_LOOK), work=call(work), turn="turn",
+                              answer='answer: {"variable": "count"}')
+    return EXAMPLE.format(look=f"```repl\n{EXAMPLE_LOOK}\n```", work=f"```repl\n{work}\n```", turn="reply",
+                          answer="FINAL_VAR(count)")
+
 
 # --- the compact prompt ---------------------------------------------------------------------
 COMPACT = """\
@@ -266,8 +257,7 @@ def render(variant: str, protocol: str, *, output_limit: int, sub_window: int | 
     if variant == "compact":
         parts = COMPACT_TOOLS if tools else COMPACT_FENCES
         return COMPACT.format(output_limit=output_limit, chunk_chars=size, **parts)
-    parts = dict(FULL_TOOLS if tools else FULL_FENCES)
-    parts["example"] = parts["example"].format(chunk_chars=size)
+    parts = dict(FULL_TOOLS if tools else FULL_FENCES, example=example(protocol, size))
     if sub_window:
         sub_size = (f"It reads up to {sub_window:,} tokens, so keep each prompt under about {size:,} "
                     "characters, instructions included.")
