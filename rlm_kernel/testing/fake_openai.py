@@ -106,11 +106,10 @@ class FakeOpenAI(FakeModelServer):
     @staticmethod
     def _blocks(request: Request) -> list[tuple[str, int, bool]]:
         """One cacheable unit per message; every message end is a possible prefix boundary."""
-        return [
-            (json.dumps(m, sort_keys=True),
-             count_tokens(content_text(m.get("content")) + json.dumps(m.get("tool_calls") or "")), True)
-            for m in request["messages"]
-        ]
+        def text(m: dict[str, Any]) -> str:
+            return content_text(m.get("content")) + (json.dumps(m["tool_calls"]) if m.get("tool_calls") else "")
+
+        return [(json.dumps(m, sort_keys=True), count_tokens(text(m)), True) for m in request["messages"]]
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
         text, finish = self._shape(request, reply)
