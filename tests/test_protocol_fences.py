@@ -240,3 +240,24 @@ def test_rlm_query_batched_at_the_depth_limit_asks_the_sub_model(srv, tmp_path):
 def test_rlm_query_batched_with_mismatched_contexts_is_a_clear_error(srv, tmp_path):
     ask(srv, tmp_path, ['```repl\nrlm_query_batched(["a", "b"], ["x"])\n```', "FINAL(ok)"])
     assert "2 prompts but 1 contexts" in fed(srv)[0]
+
+
+def test_compat_helpers_export_and_replay_without_a_model(srv, tmp_path):
+    """An exported run that used context_0, SHOW_VARS and rlm_query_batched replays from its record."""
+    import nbformat
+
+    from rlm_kernel.export import export_run, install_replay
+
+    code = 'res = rlm_query_batched(["a?", "b?"], [context_0[:3], "y"])\nprint(SHOW_VARS(), res)'
+    result = ask(srv, tmp_path, [f"```repl\n{code}\n```", "FINAL_VAR(res)"],
+                 sub=lambda r: "sub:" + r.last_user_text()[:2], max_depth=1)
+    assert result.answer == "['sub:a?', 'sub:b?']"
+    nb = nbformat.read(export_run(result.log_path, tmp_path / "out.ipynb"), as_version=4)
+    context_cell = next(c.source for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "context")
+    assert "context_0 = context" in context_cell
+    ns: dict = {}
+    install_replay(ns, result.log_path)
+    exec(context_cell, ns)
+    exec(code.replace("print(", "shown = ("), ns)
+    assert ns["res"] == ["sub:a?", "sub:b?"] and "res (list, 2 items)" in ns["shown"][0]
+    assert ns["context_0"] is ns["context"]

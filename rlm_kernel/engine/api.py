@@ -122,7 +122,7 @@ async def _rebuild(run: Run, log: RunLog, last_step: int) -> None:
     """Re-run the finished steps' cells with recorded sub-call answers, silently (no events)."""
     recorded = RecordedAnswers.from_log(log)
     ns = run.executor.namespace
-    live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query")}
+    live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")}
     recorded.bind(ns)
     try:
         for e in log.of_run(run.run_id):

@@ -166,6 +166,8 @@ class _Builder:
 
     def context(self) -> None:
         cell = self.context_cell()
+        if any("context_0" in (e.get("code") or "") for e in self.log.events if e.get("type") == "cell_finished"):
+            cell.source += "\ncontext_0 = context  # the name the model used for it"
         if cell.note:
             self.markdown(cell.note)
         meta: dict[str, Any] = {"role": "context"}
