@@ -107,6 +107,28 @@ def test_fenced_text_in_tools_mode_still_runs_and_is_reminded(anth, tmp_path):
     assert "Next time, call the python tool" in roots(anth)[-1].last_user_text()
 
 
+def test_the_same_tool_call_twice_is_told_so(anth, tmp_path):
+    result = ask_anthropic(anth, tmp_path, [python("print(len(context))")] * 2 + [answer(text="45")])
+    assert result.answer == "45"
+    first, second = anth.tool_results
+    assert "same code as in your previous step" in second["content"] and "same code" not in first["content"]
+
+
+def test_a_tool_call_cut_off_at_the_token_limit_does_not_run(anth, tmp_path):
+    cut = Reply("", stop_reason="max_tokens", tool_calls=[tool_call("python", code="print('half")])
+    result = ask_anthropic(anth, tmp_path, [cut, answer(text="ok")])
+    assert result.answer == "ok"
+    assert "cut off at the output-token limit" in anth.tool_results[0]["content"]
+    assert not any(e for e in RunLog.read(result.log_path).events if e["type"] == ev.CELL_STARTED)
+
+
+def test_protocol_and_prompt_are_magic_flags():
+    from rlm_kernel.kernel.magics import cell_parser
+
+    args = cell_parser().parse_args(["--protocol", "tools", "--prompt", "compact"])
+    assert (args.protocol, args.prompt) == ("tools", "compact")
+
+
 def test_code_that_sets_the_answer_through_the_tool_ends_the_run(anth, tmp_path):
     result = ask_anthropic(anth, tmp_path, [python("FINAL(context.split()[5].rstrip('.'))")])
     assert result.answer == "4721" and result.answer_source == "code"
