@@ -67,7 +67,8 @@ def read_reply(text: str) -> Reading:
             continue
         masked = masked[: m.start()] + " " * (m.end() - m.start()) + masked[m.end():]
         body = m.group(1)
-        name = (_TOOL_NAME.search(body) or _NoMatch).group(1)
+        named = _TOOL_NAME.search(body)
+        name = named.group(1) if named else ""
         code = _code_argument(body)
         _take_call(reading, name, {"code": code} if code is not None else {}, "tool_call")
     masked = _CALLS_WRAPPER.sub(lambda w: " " * len(w.group(0)), masked)
@@ -81,12 +82,6 @@ def read_reply(text: str) -> Reading:
         elif bare:
             reading.problems.append(f"{len(bare)} code blocks without a tag (```); untagged blocks do not run")
     return reading
-
-
-class _NoMatch:
-    @staticmethod
-    def group(_: int) -> str:
-        return ""
 
 
 def _take_call(reading: Reading, name: str, params: dict[str, str], form: str) -> None:
