@@ -92,6 +92,17 @@ def test_variants_and_their_errors():
         prompts.render("legacy", "tools", output_limit=20_000, sub_window=None)
 
 
+def test_a_bad_prompt_option_fails_before_the_run_starts(tmp_path: Path):
+    with FakeAnthropic() as srv:
+        for opts, message in (({"prompt": "short"}, "unknown prompt 'short'"),
+                              ({"prompt": "legacy", "protocol": "tools"}, "use it with protocol='fences'")):
+            with pytest.raises(ConfigError, match=message):
+                rlm("q?", context="data", provider="anthropic", base_url=srv.base_url, api_key="k",
+                    runs_dir=str(tmp_path), **opts)
+        assert srv.requests == []
+    assert not list(tmp_path.glob("*.jsonl"))
+
+
 def test_runs_send_the_chosen_prompt_cached(tmp_path: Path):
     with FakeAnthropic() as srv:
         for variant, marker in (("compact", "Example exchange"), ("full", "For example"),

@@ -232,6 +232,14 @@ def chunk_chars(sub_window: int | None, max_output_tokens: int) -> int:
     return max(step, chars // step * step)
 
 
+def check(requested: str | None, protocol: str) -> None:
+    """Raise ConfigError now, before a run starts, for a prompt that cannot be used."""
+    if variant_for(requested, None) == "legacy" and protocol != "fences":
+        from .clientset import ConfigError
+
+        raise ConfigError("prompt 'legacy' is the fenced protocol's old prompt: use it with protocol='fences'")
+
+
 def variant_for(requested: str | None, root_window: int | None) -> str:
     name = (requested or "auto").strip().lower()
     if name not in VARIANTS:

@@ -60,6 +60,7 @@ class Run:
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
         self.protocol = choose_protocol(options.protocol, clients.label)
+        prompts.check(options.prompt, self.protocol.name)
         self.last_outcome: CellOutcome | None = None
         self._helpers = self._make_helpers()
         self._displaced: dict[str, Any] = {}
