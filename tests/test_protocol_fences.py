@@ -261,3 +261,12 @@ def test_compat_helpers_export_and_replay_without_a_model(srv, tmp_path):
     exec(code.replace("print(", "shown = ("), ns)
     assert ns["res"] == ["sub:a?", "sub:b?"] and "res (list, 2 items)" in ns["shown"][0]
     assert ns["context_0"] is ns["context"]
+
+
+def test_rlm_query_batched_respects_the_subcall_budget(srv, tmp_path):
+    code = 'res = rlm_query_batched(["a?", "b?", "c?"], ["x", "y", "z"])\nprint(res)'
+    result = ask(srv, tmp_path, [f"```repl\n{code}\n```", "FINAL_VAR(res)"], sub="fine", max_depth=1,
+                 max_subcalls=2)
+    assert result.status == "budget" and "subcalls budget exhausted" in (result.reason or "")
+    sent = [r for r in srv.requests if r.model != ROOT]
+    assert len(sent) == 2
