@@ -43,24 +43,34 @@ class ToolProtocol(Protocol):
 
     def __init__(self) -> None:
         self.text_reader = FencedProtocol(inside_tools=True)
+        self._last_python: list[tuple[str, str]] | None = None  # (code, result) of the previous turn
 
     async def act(self, run: Run, c: Completion) -> Step:
         if not c.tool_calls:
             return await self.text_reader.act(run, c)
         has_python = any(call.name == PYTHON.name for call in c.tool_calls)
+        cut = c.stop_reason in ("max_tokens", "length")
         results: list[dict[str, Any]] = []
+        ran: list[tuple[str, str]] = []
         index = 0
         for call in c.tool_calls:
             if call.name == PYTHON.name:
                 code = call.input.get("code")
-                if not isinstance(code, str) or not code.strip():
-                    results.append(_error(call, 'The python tool needs {"code": "<Python source>"}; nothing ran.'))
+                if not isinstance(code, str) or not code.strip() or (cut and call is c.tool_calls[-1]):
+                    why = ("Your reply was cut off at the output-token limit while writing this call, so its code "
+                           "did not run. Send shorter code." if cut else
+                           'The python tool needs {"code": "<Python source>"}; nothing ran.')
+                    results.append(_error(call, why))
                     continue
                 index += 1
                 out = await run.run_cell(index, code)
                 if run.answer["ready"]:
                     return Step(answer=str(run.answer["content"]), source="code")
                 notes = self.text_reader.code_mistakes(index, code)
+                ran.append((code.strip(), out))
+                if self._last_python and ran[-1] in self._last_python:
+                    notes.append("Note: this is the same code as in your previous step, with the same output. "
+                                 "Running it again tells you nothing new: use the output, or try other code.")
                 failed = bool(run.last_outcome is not None and run.last_outcome.error)
                 results.append({"id": call.id, "content": "\n\n".join([out, *notes]), "is_error": failed})
                 run.budget.check()
@@ -77,6 +87,7 @@ class ToolProtocol(Protocol):
             else:
                 results.append(_error(call, f"There is no tool named {call.name!r}. The tools are python (run "
                                             "code) and answer (give the final answer)."))
+        self._last_python = ran
         return Step(results=results)
 
     def answer_from(self, run: Run, call: ToolCall) -> Verdict:
