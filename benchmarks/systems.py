@@ -52,9 +52,10 @@ class Ours:
         extra: dict[str, Any] = {}
         if settings.concurrency is not None:
             extra["concurrency"] = settings.concurrency
+        # The fake model writes ```repl text for every system alike: compare on the fenced protocol.
         result = rlm(question, context=context, model=ROOT_MODEL, sub_model=SUB_MODEL, provider="anthropic",
                      base_url=settings.base_url, api_key=API_KEY, max_iterations=MAX_ITERATIONS,
-                     runs_dir=settings.runs_dir, **extra)
+                     runs_dir=settings.runs_dir, protocol="fences", **extra)
         return str(result.answer)
 
 

@@ -28,6 +28,7 @@ def ask(srv: FakeAnthropic, tmp_path: Path, root: Any, sub: Any = "sub-answer", 
     srv.route(root=root, sub=sub)
     opts.setdefault("max_retries", 2)
     opts.setdefault("api_key", "test-key")
+    opts.setdefault("protocol", "fences")  # scripted as text; tests/test_protocol_tools.py scripts tool calls
     return rlm(question, context=context, provider="anthropic", base_url=srv.base_url,
                runs_dir=str(tmp_path / "runs"), **opts)
 
@@ -80,7 +81,7 @@ def test_final_var_of_missing_name_is_fed_back(srv, tmp_path):
 def test_reply_without_code_or_answer_gets_a_nudge(srv, tmp_path):
     result = ask(srv, tmp_path, ["Let me think about it.", "FINAL(ok)"])
     assert result.answer == "ok"
-    assert "no ```repl code block and no final answer" in user_texts(root_requests(srv)[1])[-1]
+    assert "no code that I could run and no final answer" in user_texts(root_requests(srv)[1])[-1]
 
 
 def test_iteration_cap_forces_one_final_call(srv, tmp_path):

@@ -99,11 +99,11 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     finished_steps = sorted({e["step"] for e in mine if e["type"] == ev.FEEDBACK})
     last = finished_steps[-1] if finished_steps else 0
     for e in mine:
-        if e["type"] == ev.TURN_FINISHED and e["step"] <= last:
+        if e["type"] == ev.TURN_FINISHED and e["step"] <= last:  # tool use records the message as sent
             run.last_reply = redact(e["text"])
-            run.messages.append({"role": "assistant", "content": run.last_reply})
+            run.messages.append(bus.redactor.deep(e.get("message") or {"role": "assistant", "content": e["text"]}))
         elif e["type"] == ev.FEEDBACK and e["step"] <= last:
-            run.messages.append({"role": "user", "content": redact(e["text"])})
+            run.messages.append(bus.redactor.deep(e.get("message") or {"role": "user", "content": e["text"]}))
     run.step = last
     writer = RunLogWriter(log.path)
     for fn in (writer, *subscribers):
@@ -125,7 +125,7 @@ async def _rebuild(run: Run, log: RunLog, last_step: int) -> None:
     """Re-run the finished steps' cells with recorded sub-call answers, silently (no events)."""
     recorded = RecordedAnswers.from_log(log)
     ns = run.executor.namespace
-    live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query")}
+    live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")}
     recorded.bind(ns)
     try:
         for e in log.of_run(run.run_id):

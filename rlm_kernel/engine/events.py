@@ -8,10 +8,14 @@ Every event is a JSON-able dict with at least::
 writes into its root's log file, so one file holds one whole tree. Fields by type:
 
 run_started     question, options (no key), context (metadata), model, sub_model, provider,
-                demo (bool), depth, parent_run_id, parent_step, parent_subcall_id, root_run_id
+                demo (bool), depth, parent_run_id, parent_step, parent_subcall_id, root_run_id,
+                protocol ("tools"|"fences")
 turn_started    step
-turn_delta      step, text                       (ephemeral: not written to the log)
-turn_finished   step, text, model, usage, latency, stop_reason
+turn_delta      step, text                       (ephemeral: not written to the log; a python tool
+                                                  call's code streams in as a ```python block)
+turn_finished   step, text, model, usage, latency, stop_reason; with tool use also tool_calls
+                ({id, name, input}) and message (the assistant message as sent, for resume).
+                `text` is the reply as shown: prose, and each python call as a ```python block
 cell_started    step, index, code, edited (bool), original_code (when edited)
 cell_finished   step, index, code, outputs (nbformat dicts), error, duration, timed_out,
                 execution_count, feedback (the text the model will see for this cell)
@@ -19,7 +23,8 @@ subcall_started step, id, kind ("llm"|"rlm"), model, prompt, batch (id or None)
 subcall_finished step, id, kind, model, response, usage, latency, error, child_run_id,
                 cached (answered from an identical earlier sub-call, no tokens spent),
                 raised (the failure was raised into the generated code, not returned)
-feedback        step, text                       (the user message for the next turn)
+feedback        step, text                       (the user message for the next turn; with tool
+                                                  use also message, carrying the tool results)
 note            step, text                       (a person's note for the next turn)
 state           state (running|pausing|paused|stopping|stopped|done|failed), step
 budget_hit      kind, limit, value

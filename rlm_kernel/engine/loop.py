@@ -8,42 +8,30 @@ from . import events as ev
 from . import prompts
 from .budgets import BudgetExceeded
 from .outcome import RLMResult
-from .parser import extract_code_blocks, find_final
+from .protocol import Step
 from .run import Run
 from .steering import StopRequested
 from .types import ModelError
 
 
 async def run_loop(run: Run) -> RLMResult:
-    """Turn after turn: ask the root model, run its code, feed back what happened, until it answers."""
+    """Turn after turn: ask the root model, run its code, feed back what happened, until it answers.
+    How code is written and answers are given (fences or tool calls) is `run.protocol`'s business."""
     try:
         while run.step < run.options.max_iterations:
             run.budget.check()
             await run.steering.at_step_boundary()
             run.step += 1
-            reply = (await run.root_turn()).text
-            feedback = []
-            for index, code in enumerate(extract_code_blocks(reply), start=1):
-                feedback.append(await run.run_cell(index, code))
-                if run.answer["ready"]:
-                    return finish(run, "done", source="code")
-                run.budget.check()
-            final = find_final(reply)
-            if final is not None:
-                try:
-                    text = final.value if final.kind == "text" else run.resolve_var(final.value)
-                    return finish(run, "done", answer=text, source=f"FINAL{'_VAR' if final.kind == 'var' else ''}")
-                except NameError as exc:
-                    feedback.append(f"Error: {exc}")
+            step = await run.protocol.act(run, await run.root_turn())
+            if step.answer is not None:
+                return finish(run, "done", answer=step.answer, source=step.source)
             run.budget.check()
-            feed(run, "\n\n".join(feedback) if feedback else prompts.NUDGE)
-        run.messages[-1]["content"] += "\n\n" + prompts.FORCE_FINAL
+            feed(run, step)
+        last = run.messages[-1]
+        last["content"] = (last["content"] + "\n\n" + prompts.FORCE_FINAL[run.protocol.name]).strip()
         run.step += 1
-        final = find_final((await run.root_turn()).text)
-        answer = final.value if final and final.kind == "text" else None
-        if final and final.kind == "var" and final.value in run.executor.namespace:
-            answer = run.resolve_var(final.value)
-        return finish(run, "budget", answer=answer, source="forced",
+        answer = run.protocol.forced_answer(run, await run.root_turn())
+        return finish(run, "budget", answer=answer, source="forced" if answer is not None else "partial",
                       reason=f"max_iterations ({run.options.max_iterations}) reached")
     except BudgetExceeded as exc:
         run.emit(ev.BUDGET_HIT, kind=exc.kind, limit=exc.limit, value=exc.value)
@@ -57,13 +45,17 @@ async def run_loop(run: Run) -> RLMResult:
         raise
 
 
-def feed(run: Run, text: str) -> None:
+def feed(run: Run, step: Step) -> None:
     """Send the step's results (plus any notes from a person) as the next user message."""
+    text = step.feedback
     for note in run.steering.take_notes():
         run.emit(ev.NOTE, step=run.step, text=note)
-        text += "\n\n" + prompts.HUMAN_NOTE.format(text=note)
-    sent = run.emit(ev.FEEDBACK, step=run.step, text=text)["text"]  # redacted, as recorded
-    run.messages.append({"role": "user", "content": sent})
+        text = (text + "\n\n" + prompts.HUMAN_NOTE.format(text=note)).strip()
+    message = run.protocol.user_message(step, text)
+    shown = "\n\n".join([r["content"] for r in step.results] + ([text] if text else []))
+    sent = run.emit(ev.FEEDBACK, step=run.step, text=shown, **({"message": message} if step.results else {}))
+    # What the model is sent is what was recorded: redacted (tool results travel inside the message).
+    run.messages.append(sent["message"] if step.results else {**message, "content": sent["text"]})
 
 
 def finish(run: Run, status: str, *, answer: str | None = None, source: str = "partial",

@@ -43,14 +43,20 @@ class RLMOptions:
     base_url: str | None = _opt(None, "API base URL (a local or proxy server).")
     api_key: str | None = _opt(None, "API key; never recorded (the kernel reads it from the environment only).",
                                repr=False)
+    protocol: str = _opt("auto", "How the root model runs code and answers: 'tools' (native tool use: a python "
+                                 "tool and an answer tool) or 'fences' (```repl blocks and FINAL(...) in text); "
+                                 "'auto' uses tools for Anthropic models and fences elsewhere.")
+    prompt: str = _opt("auto", "System prompt: 'full' (with a worked example), 'compact' (for small models; 'auto' "
+                               "picks it when the root model's window is 16k tokens or less) or 'legacy' (the "
+                               "0.1 prompt, fences only).")
     max_iterations: int = _opt(30, "Root model turns before one forced call for the answer.", least=1)
     max_depth: int = _opt(2, "Levels of rlm_query children; at the limit rlm_query acts as llm_query.", least=0)
     max_subcalls: int | None = _opt(1000, "Sub-calls over the whole run tree.", least=1)
     max_tokens: int | None = _opt(None, "Budget on total tokens (input + output + cache) over the run tree.",
-                                   least=1)
+                                  least=1)
     max_cost: float | None = _opt(None, "Dollar budget; enforced for models with a known price.", above=0)
     cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.",
-                                     above=0)
+                                      above=0)
     timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.", above=0)
     output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).", least=1)
     concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).",

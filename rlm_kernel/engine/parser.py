@@ -14,7 +14,7 @@ The rules are chosen against the parser bugs people hit with other RLM implement
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 #: Fence tags (case-insensitive) whose blocks are run.
@@ -37,6 +37,8 @@ class FinalAnswer:
 
     kind: Literal["text", "var"]
     value: str
+    #: The argument as written (quotes and all), for telling an expression from literal text.
+    raw: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,10 @@ def strip_code_blocks(text: str) -> str:
     return re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", prose).strip()
 
 
-def find_final(text: str) -> FinalAnswer | None:
-    """The last FINAL(...) / FINAL_VAR(...) that starts a line outside fenced blocks, or None."""
-    fences = _scan_fences(text)
+def find_final(text: str, *, in_fences: bool = False) -> FinalAnswer | None:
+    """The last FINAL(...) / FINAL_VAR(...) that starts a line outside fenced blocks, or None.
+    With `in_fences`, lines inside blocks count too (a last-chance reading of a forced answer)."""
+    fences = [] if in_fences else _scan_fences(text)
     found: FinalAnswer | None = None
     resume = 0
     for m in _FINAL_START.finditer(text):
@@ -109,7 +112,8 @@ def find_final(text: str) -> FinalAnswer | None:
             continue
         arg, resume, closed = _call_argument(text, m.end() - 1)
         value = _unquote(arg, closed)
-        found = FinalAnswer("var", value.strip()) if m["name"] == "FINAL_VAR" else FinalAnswer("text", value)
+        kind: Literal["text", "var"] = "var" if m["name"] == "FINAL_VAR" else "text"
+        found = FinalAnswer(kind, value.strip() if kind == "var" else value, arg.strip())
     return found
 
 

@@ -68,7 +68,7 @@ class RecordedAnswers:
         return sum(len(q) for q in self._answers.values())
 
     def bind(self, namespace: dict[str, Any]) -> None:
-        """Put replaying llm_query / llm_query_batched / rlm_query into `namespace`."""
+        """Put replaying llm_query / llm_query_batched / rlm_query / rlm_query_batched into `namespace`."""
 
         def llm_query(prompt: str, model: str | None = None) -> str:
             return self.answer("llm", str(prompt), model)
@@ -84,4 +84,9 @@ class RecordedAnswers:
                     raise
                 return self.answer("rlm", f"{prompt}\n\n{context}")
 
-        namespace.update(llm_query=llm_query, llm_query_batched=llm_query_batched, rlm_query=rlm_query)
+        def rlm_query_batched(prompts: list[str], contexts: list[Any] | None = None) -> list[str]:
+            pairs = zip(prompts, contexts if contexts is not None else [None] * len(prompts), strict=True)
+            return [rlm_query(p, c) for p, c in pairs]
+
+        namespace.update(llm_query=llm_query, llm_query_batched=llm_query_batched, rlm_query=rlm_query,
+                         rlm_query_batched=rlm_query_batched)

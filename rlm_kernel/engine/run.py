@@ -18,12 +18,14 @@ from . import events as ev
 from . import prompts
 from .budgets import Budget, BudgetExceeded
 from .clientset import ClientSet
+from .compat import missing_variable, run_children, show_vars
 from .context import context_summary, describe_context
 from .events import EventBus
 from .executor import HeadlessExecutor
 from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
+from .protocol import choose as choose_protocol
 from .steering import PendingCell, Steering
 from .text import outputs_to_text, truncate
 from .types import CellOutcome, Completion, Executor, ModelError, Usage
@@ -50,7 +52,7 @@ class Run:
         self.run_id = run_id or new_id()
         self.root_run_id: str = parent.root_run_id if parent else self.run_id
         self.step = 0
-        self.messages: list[dict[str, str]] = []
+        self.messages: list[dict[str, Any]] = []
         self.answer: dict[str, Any] = {"content": "", "ready": False}
         self.last_reply = ""
         self.subcalls = 0
@@ -58,6 +60,9 @@ class Run:
         self.started_at = time.time()
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
+        self.protocol = choose_protocol(options.protocol, clients.label)
+        prompts.check(options.prompt, self.protocol.name)
+        self.last_outcome: CellOutcome | None = None
         self._helpers = self._make_helpers()
         self._displaced: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -76,15 +81,15 @@ class Run:
 
     def start(self, bind_name: str = "context") -> None:
         meta = describe_context(self.context, preview_chars=self.options.preview_chars)
-        system = prompts.system_prompt(self.options.output_limit, self.clients.sub_window())
-        first = prompts.first_user(self.question, context_summary(meta))
+        system = self.protocol.system_prompt(self)
+        first = self.protocol.first_user(self, self.question, context_summary(meta))
         parent = self.parent
         started = self.emit(
             ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
             model=self.model, sub_model=self.sub_model, provider=self.clients.label, demo=self.clients.demo,
             depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
             parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
-            first_message=first, bind_name=bind_name)
+            first_message=first, bind_name=bind_name, protocol=self.protocol.name)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
         self.messages = [{"role": "user", "content": started["first_message"]}]
@@ -138,14 +143,29 @@ class Run:
             """Start a child RLM on `context` (default: the prompt itself); returns its final answer."""
             return run.child_query(str(prompt), context)
 
+        def rlm_query_batched(prompts: list[str], contexts: list[Any] | None = None) -> list[str]:
+            """One child RLM per prompt (with its context), several at once; answers in input order."""
+            return run.child_batch(list(prompts), None if contexts is None else list(contexts))
+
         def FINAL(text: Any) -> None:
             run.answer.update(content=str(text), ready=True)
 
         def FINAL_VAR(name: Any) -> None:
             run.answer.update(content=run.resolve_var(name), ready=True)
 
-        return {"context": self.context, "llm_query": llm_query, "llm_query_batched": llm_query_batched,
-                "rlm_query": rlm_query, "FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "answer": self.answer}
+        def SHOW_VARS() -> str:
+            """The variables your code has made, with their types and sizes."""
+            return show_vars(run.executor.namespace, run._helpers)
+
+        return {"context": self.context, "context_0": self.context, "llm_query": llm_query,
+                "llm_query_batched": llm_query_batched, "rlm_query": rlm_query,
+                "rlm_query_batched": rlm_query_batched, "FINAL": FINAL, "FINAL_VAR": FINAL_VAR,
+                "SHOW_VARS": SHOW_VARS, "answer": self.answer}
+
+    @property
+    def helper_names(self) -> set[str]:
+        """Names the run puts in the REPL that are tools, not data."""
+        return set(self._helpers) - {"context", "context_0"}
 
     def resolve_var(self, name: Any) -> str:
         if not isinstance(name, str):
@@ -153,21 +173,18 @@ class Run:
         key = name.strip().strip("\"'")
         ns = self.executor.namespace
         if key not in ns:
-            raise NameError(f"FINAL_VAR({key!r}): no variable named {key!r} exists yet. "
-                            f"Create it in a ```repl block first, then call FINAL_VAR.")
+            raise NameError(missing_variable(key, ns, self._helpers))
         return str(ns[key])
 
     # --- root turns ---------------------------------------------------------------------------
     async def root_turn(self) -> Completion:
         self.emit(ev.TURN_STARTED, step=self.step)
         step = self.step
-
-        def on_text(delta: str) -> None:
-            self.emit(ev.TURN_DELTA, step=step, text=delta)
-
+        live = self.protocol.live(lambda delta: self.emit(ev.TURN_DELTA, step=step, text=delta))
+        tools = {"tools": self.protocol.tools, "on_tool": live.on_tool} if self.protocol.tools else {}
         request = self.clients.root.complete(model=self.model, system=self.system, messages=list(self.messages),
                                              max_output_tokens=self.options.max_output_tokens,
-                                             on_text=on_text, cache=self.options.cache)
+                                             on_text=live.on_text, cache=self.options.cache, **tools)
         remaining = self.budget.remaining_time()
         try:
             async with asyncio.timeout(remaining):
@@ -175,11 +192,14 @@ class Run:
         except TimeoutError:
             self.budget.check_time()
             raise
-        finished = self.emit(ev.TURN_FINISHED, step=step, text=c.text, model=c.model, usage=c.usage.to_dict(),
-                             latency=round(c.latency, 4), stop_reason=c.stop_reason)
-        c = dataclasses.replace(c, text=finished["text"])  # redacted, as recorded
-        self.last_reply = c.text
-        self.messages.append({"role": "assistant", "content": c.text})
+        shown, message = live.finish(c), self.protocol.assistant_message(c)
+        calls = {"tool_calls": message["tool_calls"], "message": message} if c.tool_calls else {}
+        finished = self.emit(ev.TURN_FINISHED, step=step, text=shown, model=c.model, usage=c.usage.to_dict(),
+                             latency=round(c.latency, 4), stop_reason=c.stop_reason, **calls)
+        # From here on the turn is what the record says: secrets redacted (EventBus.emit).
+        c = dataclasses.replace(c, text=self.bus.redactor.text(c.text))
+        self.last_reply = finished["text"]
+        self.messages.append(finished["message"] if c.tool_calls else {**message, "content": c.text})
         self.charge(self.model, c.usage)
         return c
 
@@ -201,6 +221,7 @@ class Run:
                 "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]})
             outcome.interrupted = interrupted = True
         restored = self.protect()
+        self.last_outcome = outcome
         text = self.cell_feedback(index, outcome, restored, timeout)
         if edited:
             text = prompts.EDITED.format(index=index, code=code_to_run) + "\n" + text
@@ -336,6 +357,12 @@ class Run:
         if err is not None:
             raise err
         return done["response"]
+
+    def child_batch(self, prompts: list[str], contexts: list[Any] | None) -> list[str]:
+        """rlm_query_batched: the children run at once on their own threads (one at a time when every
+        cell waits for approval), each charged to the shared budgets like one rlm_query."""
+        workers = 1 if self.options.approve else max(1, min(self.options.concurrency, 8))
+        return run_children(self.child_query, prompts, contexts, workers)
 
     def charge(self, model: str, usage: Usage) -> None:
         with self._lock:

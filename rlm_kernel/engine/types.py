@@ -50,14 +50,37 @@ class Usage:
 
 
 @dataclass
+class ToolCall:
+    """One tool call in a reply (native tool use): the API's call id, the tool's name, its parsed input."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "input": self.input}
+
+
+@dataclass
+class ToolSpec:
+    """A tool offered to the root model: a name, what it is for, and a JSON schema of its input."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass
 class Completion:
-    """What a model client returns for one request."""
+    """What a model client returns for one request. `text` is the reply's prose; `tool_calls` the
+    tool calls it made (native tool use), in order."""
 
     text: str
     model: str
     usage: Usage
     stop_reason: str | None = None
     latency: float = 0.0
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 class ModelError(RuntimeError):
@@ -66,6 +89,9 @@ class ModelError(RuntimeError):
 
 # Streaming callback: receives each text delta as it arrives (called on the model I/O thread).
 TextCallback = Callable[[str], None]
+# Streaming callback for tool input: (call's position in the reply, tool name, the input parsed so far,
+# its last string cut off where the stream is), called as input arrives.
+ToolCallback = Callable[[int, str, dict[str, Any]], None]
 
 
 @runtime_checkable
@@ -85,8 +111,12 @@ class ModelClient(Protocol):
         max_output_tokens: int,
         on_text: TextCallback | None = None,
         cache: bool = True,
+        tools: list[ToolSpec] | None = None,
+        on_tool: ToolCallback | None = None,
     ) -> Completion:
-        """Send one request. `messages` are `{"role": "user"|"assistant", "content": str}`.
+        """Send one request. `messages` are `{"role": "user"|"assistant", "content": str}`; with
+        native tool use an assistant message may add `tool_calls` (ToolCall dicts) and a user message
+        `tool_results` (`{"id", "content", "is_error"}`), which the client puts in its API's shape.
         With `cache`, the client marks cache breakpoints where its API supports them."""
         ...
 

@@ -20,7 +20,8 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
-from ..engine.parser import extract_code_blocks, strip_code_blocks
+from ..engine.parser import strip_code_blocks
+from ..engine.protocol.recognize import read_reply
 from ..engine.record import RunLog
 from ..engine.redaction import Redactor
 from ..engine.runsummary import RunSummary, summarize
@@ -187,6 +188,8 @@ class _Builder:
 
     def context(self) -> None:
         cell = self.ctx
+        if any("context_0" in (e.get("code") or "") for e in self.log.events if e.get("type") == "cell_finished"):
+            cell.source += "\ncontext_0 = context  # the name the model used for it"
         if cell.note:
             self.markdown(cell.note)
         meta: dict[str, Any] = {"role": "context"}
@@ -246,7 +249,7 @@ class _Builder:
         if step.loose_subcalls:
             self.subcall_summary(step.loose_subcalls, level + 1)
         ran = max((c.index for c in step.cells), default=0)
-        unrun = extract_code_blocks(step.text)[ran:] if step.turn is not None else []
+        unrun = [c.source for c in read_reply(step.text).codes][ran:] if step.turn is not None else []
         for i, code in enumerate(unrun, start=ran + 1):
             self.markdown(f"*Block {i} of this reply did not run (the run ended first):*\n\n"
                           f"{md.fence(code, 'python')}", meta={"role": "not-run", "step": step.step, "index": i})

@@ -24,7 +24,7 @@ from ..engine.steering import Steering
 
 __all__ = ["ReplayMiss", "ReplaySession", "install_replay"]
 
-SUBCALL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query")
+SUBCALL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 
 
 @dataclass
@@ -96,12 +96,13 @@ def install_replay(target: Any, log_path: str | Path, *, live: bool = False) -> 
               steering=Steering(), budget=Budget(options), executor=_Namespace(ns),
               run_id=str(started.get("run_id")))
     run.log_path = None  # live child runs must not append to the recorded log
-    had_context, previous = "context" in ns, ns.get("context")
+    before = {name: ns[name] for name in ("context", "context_0") if name in ns}
     run.bind()
-    if had_context:
-        ns["context"] = previous
-    else:
-        ns.pop("context", None)
+    for name in ("context", "context_0"):  # the notebook's context cell binds them
+        if name in before:
+            ns[name] = before[name]
+        else:
+            ns.pop(name, None)
     answers = RecordedAnswers.from_log(log)
     if not live:
         answers.bind(ns)

@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, content_text, count_tokens
+    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, content_text, count_tokens, tool_call
     from .fake_anthropic import FakeAnthropic
     from .fake_openai import FakeOpenAI
 
@@ -22,9 +22,10 @@ _HOMES = {
     "ScriptExhausted": "._fakeserver",
     "content_text": "._fakeserver",
     "count_tokens": "._fakeserver",
+    "tool_call": "._fakeserver",
 }
 __all__ = ["FakeAnthropic", "FakeOpenAI", "Fault", "Reply", "Request", "ScriptExhausted", "content_text",
-           "count_tokens"]
+           "count_tokens", "tool_call"]
 
 
 def __getattr__(name: str) -> Any:

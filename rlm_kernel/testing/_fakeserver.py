@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
@@ -63,6 +63,25 @@ class Request(dict):
         except ValueError:
             return 0
 
+    def tool_results(self) -> list[dict[str, Any]]:
+        """The tool results this request brings, those after its last assistant message, in either
+        API's shape (Anthropic tool_result blocks, OpenAI `tool` messages): `{"id", "content", "is_error"}`."""
+        messages = self.get("messages") or []
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+        out: list[dict[str, Any]] = []
+        for m in messages[last + 1 :]:
+            if m.get("role") == "tool":
+                out.append({"id": m.get("tool_call_id"), "content": content_text(m.get("content")),
+                            "is_error": False})
+            content = m.get("content")
+            for b in content if isinstance(content, list) else []:
+                if isinstance(b, dict) and b.get("type") == "tool_result":
+                    inner = b.get("content")
+                    out.append({"id": b.get("tool_use_id"),
+                                "content": inner if isinstance(inner, str) else content_text(inner),
+                                "is_error": bool(b.get("is_error"))})
+        return out
+
     def last_user_text(self) -> str:
         """The text of the last user message, whether its content is a string or blocks."""
         for message in reversed(self.get("messages") or []):
@@ -83,10 +102,20 @@ def content_text(content: Any) -> str:
 @dataclass
 class Reply:
     """A scripted reply; a plain string means `Reply(text)`. `stop_reason` None means the API's
-    normal end ("end_turn" / "stop") unless the fake truncates for max_tokens."""
+    normal end ("end_turn" / "stop", or "tool_use" / "tool_calls" when the reply calls tools)
+    unless the fake truncates for max_tokens. `tool_calls` are made with `tool_call(...)`."""
 
-    text: str
+    text: str = ""
     stop_reason: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+_tool_ids = itertools.count(1)
+
+
+def tool_call(name: str, call_id: str | None = None, **tool_input: Any) -> dict[str, Any]:
+    """One scripted tool call for `Reply(tool_calls=[...])`: `tool_call("python", code="print(1)")`."""
+    return {"id": call_id or f"call_fake_{next(_tool_ids):05d}", "name": name, "input": tool_input}
 
 
 Responder = Callable[[Request], "str | Reply"]
@@ -408,6 +437,11 @@ class FakeModelServer:
     @property
     def accounting(self) -> dict[str, Any]:
         return self._counters.snapshot()
+
+    @property
+    def tool_results(self) -> list[dict[str, Any]]:
+        """Every tool result received, in arrival order (each request's new ones only)."""
+        return [r for request in self.requests for r in request.tool_results()]
 
     def reset(self) -> None:
         """Forget requests, faults, accounting, errors and cached prefixes."""

@@ -91,6 +91,36 @@ def prompt_blocks(body: dict[str, Any]) -> list[tuple[str, int, bool]]:
     return units
 
 
+def check_tool_turns(messages: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The API's rules for tool use: every tool_use is answered by a tool_result in the very next
+    (user) message, results come before any text there, and no result answers an unknown id."""
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+        if results:
+            prev = messages[i - 1].get("content") if i else None
+            asked = {b.get("id") for b in prev if isinstance(b, dict) and b.get("type") == "tool_use"} \
+                if isinstance(prev, list) else set()
+            stray = [b.get("tool_use_id") for b in results if b.get("tool_use_id") not in asked]
+            if stray:
+                return 400, (f"messages.{i}: unexpected `tool_use_id` found in `tool_result` blocks: {stray[0]}. "
+                             "Each `tool_result` block must have a corresponding `tool_use` block in the "
+                             "previous message.")
+            if any(b.get("type") != "tool_result" for b in blocks[: len(results)]):
+                return 400, f"messages.{i}: `tool_result` blocks must come first in the user message."
+        uses = [b.get("id") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
+        if uses and i + 1 < len(messages):
+            nxt = messages[i + 1].get("content")
+            answered = {b.get("tool_use_id") for b in nxt if isinstance(b, dict)} if isinstance(nxt, list) else set()
+            missing = [u for u in uses if u not in answered]
+            if missing:
+                return 400, (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
+                             f"immediately after: {missing[0]}. Each `tool_use` block must have a "
+                             "corresponding `tool_result` block in the next message.")
+    return None
+
+
 class FakeAnthropic(FakeModelServer):
     """Fake Anthropic Messages API on loopback (JSON and SSE, faults, latency, prompt caching)."""
 
@@ -162,26 +192,30 @@ class FakeAnthropic(FakeModelServer):
         total = sum(tokens for _, tokens, _ in blocks)
         if self.context_window is not None and total > self.context_window:
             return 400, f"prompt is too long: {total} tokens > {self.context_window} maximum"
-        return None
+        return check_tool_turns(request["messages"])
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
         return error_body(status, message)
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
         text, stop_reason, stop_sequence = self._shape(request, reply)
+        uses = [{"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["input"]}
+                for c in reply.tool_calls]
+        if uses and reply.stop_reason is None and stop_reason == "end_turn":
+            stop_reason = "tool_use"
         uncached, read, write = self.cache.account(request["model"], prompt_blocks(request))
         usage = {
             "input_tokens": uncached,
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
-            "output_tokens": count_tokens(text),
+            "output_tokens": count_tokens(text) + sum(count_tokens(json.dumps(u["input"])) for u in uses),
         }
         message = {
             "id": f"msg_fake_{request.index:06d}",
             "type": "message",
             "role": "assistant",
             "model": request["model"],
-            "content": [{"type": "text", "text": text}],
+            "content": ([{"type": "text", "text": text}] if text or not uses else []) + uses,
             "stop_reason": stop_reason,
             "stop_sequence": stop_sequence,
             "usage": usage,
@@ -218,29 +252,40 @@ class FakeAnthropic(FakeModelServer):
         def event(name: str, data: dict[str, Any]) -> None:
             h.write_chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n")
 
-        text = message["content"][0]["text"]
         start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
                  "usage": {**message["usage"], "output_tokens": 1}}
         request.status = 200
         h.start_stream(self._response_headers())
         event("message_start", {"type": "message_start", "message": start})
-        event("content_block_start", {"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}})
-        event("ping", {"type": "ping"})
-        for i, piece in enumerate(self._chunks(text)):
-            if i:
-                self._pause_between_chunks()
-            event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                          "delta": {"type": "text_delta", "text": piece}})
-            if fault is not None:
-                break
-        if fault is not None:
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                opening = {"type": "text", "text": ""}
+                pieces = [{"type": "text_delta", "text": p} for p in self._chunks(block["text"])]
+            else:  # tool_use: the input arrives as pieces of its JSON text (input_json_delta)
+                opening = {**block, "input": {}}
+                raw = json.dumps(block["input"])
+                pieces = [{"type": "input_json_delta", "partial_json": p} for p in self._chunks(raw)]
+            event("content_block_start", {"type": "content_block_start", "index": index,
+                                          "content_block": opening})
+            if index == 0:
+                event("ping", {"type": "ping"})
+            for i, delta in enumerate(pieces):
+                if i or index:
+                    self._pause_between_chunks()
+                event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                if fault is not None:
+                    body = error_body(fault.status, fault.message)
+                    request.error_type = body["error"]["type"]
+                    event("error", body)
+                    h.end_stream()
+                    return
+            event("content_block_stop", {"type": "content_block_stop", "index": index})
+        if fault is not None:  # nothing was streamed to cut short
             body = error_body(fault.status, fault.message)
             request.error_type = body["error"]["type"]
             event("error", body)
             h.end_stream()
             return
-        event("content_block_stop", {"type": "content_block_stop", "index": 0})
         event("message_delta", {"type": "message_delta",
                                 "delta": {"stop_reason": message["stop_reason"],
                                           "stop_sequence": message["stop_sequence"]},

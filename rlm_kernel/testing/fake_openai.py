@@ -47,6 +47,26 @@ def error_body(status: int, message: str | None = None, code: str | None = None)
                       "code": code or default_code}}
 
 
+def check_tool_turns(messages: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """OpenAI's rules for tool use: an assistant message with `tool_calls` is followed by one `tool`
+    message per call id, and a `tool` message answers a call of the assistant message before it."""
+    open_ids: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            if message.get("tool_call_id") not in open_ids:
+                return 400, (f"Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                             f"message with 'tool_calls' (messages[{i}]).")
+            open_ids.discard(message["tool_call_id"])
+            continue
+        if open_ids:
+            return 400, ("An assistant message with 'tool_calls' must be followed by tool messages responding "
+                         f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                         f"{sorted(open_ids)[0]}")
+        open_ids = {c.get("id") for c in message.get("tool_calls") or []} if role == "assistant" else set()
+    return None
+
+
 class FakeOpenAI(FakeModelServer):
     """Fake OpenAI-compatible chat completions on loopback (JSON and SSE, faults, latency)."""
 
@@ -77,7 +97,7 @@ class FakeOpenAI(FakeModelServer):
         if self.context_window is not None and total > self.context_window:
             return 400, (f"This model's maximum context length is {self.context_window} tokens. "
                          f"However, your messages resulted in {total} tokens.")
-        return None
+        return check_tool_turns(request["messages"])
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
         code = "context_length_exceeded" if message and "maximum context length" in message else None
@@ -86,20 +106,24 @@ class FakeOpenAI(FakeModelServer):
     @staticmethod
     def _blocks(request: Request) -> list[tuple[str, int, bool]]:
         """One cacheable unit per message; every message end is a possible prefix boundary."""
-        return [
-            (json.dumps(m, sort_keys=True), count_tokens(content_text(m.get("content"))), True)
-            for m in request["messages"]
-        ]
+        def text(m: dict[str, Any]) -> str:
+            return content_text(m.get("content")) + (json.dumps(m["tool_calls"]) if m.get("tool_calls") else "")
+
+        return [(json.dumps(m, sort_keys=True), count_tokens(text(m)), True) for m in request["messages"]]
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
         text, finish = self._shape(request, reply)
+        calls = [{"id": c["id"], "type": "function",
+                  "function": {"name": c["name"], "arguments": json.dumps(c["input"])}} for c in reply.tool_calls]
+        if calls and reply.stop_reason is None and finish == "stop":
+            finish = "tool_calls"
         blocks = self._blocks(request)
         if self.prefix_caching:
             uncached, cached, written = self.cache.account(request["model"], blocks)
             prompt = uncached + cached + written
         else:
             prompt, cached = sum(tokens for _, tokens, _ in blocks), 0
-        completion = count_tokens(text)
+        completion = count_tokens(text) + sum(count_tokens(c["function"]["arguments"]) for c in calls)
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -115,12 +139,13 @@ class FakeOpenAI(FakeModelServer):
             )
 
         if request.stream:
-            self._stream(h, request, ident, created, text, finish, usage, fault, account)
+            self._stream(h, request, ident, created, text, finish, usage, fault, account, calls)
         else:
             account()
             h.send_json(200, {
                 "id": ident, "object": "chat.completion", "created": created, "model": request["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls else text,
+                                                     **({"tool_calls": calls} if calls else {})},
                              "finish_reason": finish, "logprobs": None}],
                 "usage": usage,
             }, self._response_headers())
@@ -141,6 +166,7 @@ class FakeOpenAI(FakeModelServer):
     def _stream(
         self, h: _Handler, request: Request, ident: str, created: int, text: str, finish: str,
         usage: dict[str, Any], fault: Fault | None, account: Callable[[], None],
+        calls: list[dict[str, Any]] | None = None,
     ) -> None:
         with_usage = bool((request.get("stream_options") or {}).get("include_usage"))
 
@@ -168,6 +194,13 @@ class FakeOpenAI(FakeModelServer):
             h.write_chunk(f"data: {json.dumps(body)}\n\n")
             h.end_stream()
             return
+        for index, call in enumerate(calls or []):  # id and name first, then the arguments in pieces
+            fn = call["function"]
+            delta({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                   "function": {"name": fn["name"], "arguments": ""}}]})
+            for piece in self._chunks(fn["arguments"]):
+                self._pause_between_chunks()
+                delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         delta({}, finish)
         if with_usage:
             chunk([], usage=usage)

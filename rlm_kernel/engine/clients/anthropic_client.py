@@ -15,9 +15,10 @@ import anthropic
 import httpx2
 
 from ..pricing import alias
-from ..types import Completion, ModelError, TextCallback, Usage
+from ..types import Completion, ModelError, TextCallback, ToolCall, ToolCallback, ToolSpec, Usage
 from .errors import retries_taken
 from .sdk import SDKClient
+from .tooluse import ToolInputs, anthropic_messages, anthropic_tools
 
 EPHEMERAL = {"type": "ephemeral"}
 #: The API accepts at most this many cache_control blocks per request.
@@ -71,8 +72,9 @@ def build_request(
 ) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
     """(system, messages) as sent. With `cache`: the system prompt becomes a cached text block,
     and the last block of the last two user messages carry breakpoints, so turn n writes the
-    prefix that turn n+1 reads. Never more than MAX_BREAKPOINTS in all."""
-    msgs = [dict(m) for m in messages]
+    prefix that turn n+1 reads. Never more than MAX_BREAKPOINTS in all. Tool definitions come
+    before the system prompt in the API's prefix order, so the system breakpoint caches them too."""
+    msgs = anthropic_messages(messages)
     if not cache:
         return system, msgs
     sys_param: str | list[dict[str, Any]] = (
@@ -138,18 +140,29 @@ class AnthropicClient(SDKClient):
         max_output_tokens: int,
         on_text: TextCallback | None = None,
         cache: bool = True,
+        tools: list[ToolSpec] | None = None,
+        on_tool: ToolCallback | None = None,
     ) -> Completion:
         sdk = self._client()
         system_param, msgs = build_request(system, messages, cache)
         params: dict[str, Any] = {"model": model, "max_tokens": max_output_tokens, "messages": msgs}
         if system_param:
             params["system"] = system_param
+        if tools:
+            params["tools"] = anthropic_tools(tools)
+            if cache and not system_param:  # no system block to carry the breakpoint: the tools do
+                params["tools"][-1]["cache_control"] = EPHEMERAL
+        live = ToolInputs(on_tool)
         started = time.perf_counter()
         try:
             async with sdk.messages.stream(**params) as stream:
-                async for text in stream.text_stream:
-                    if on_text is not None:
-                        on_text(text)
+                async for event in stream:  # the SDK accumulates input_json_delta into the final message
+                    if event.type == "text" and on_text is not None:
+                        on_text(event.text)
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        live.start(event.index, event.content_block.id, event.content_block.name)
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        live.feed(event.index, event.delta.partial_json)
                 final = await stream.get_final_message()
         except anthropic.AnthropicError as err:
             raise self._error(self._explain(err, model)) from None
@@ -169,6 +182,8 @@ class AnthropicClient(SDKClient):
             usage=usage,
             stop_reason=final.stop_reason,
             latency=time.perf_counter() - started,
+            tool_calls=[ToolCall(b.id, b.name, b.input if isinstance(b.input, dict) else {"_raw": b.input})
+                        for b in final.content if b.type == "tool_use"],
         )
 
     def context_window(self, model: str) -> int | None:

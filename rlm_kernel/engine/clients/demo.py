@@ -12,7 +12,8 @@ import re
 import time
 from typing import Any
 
-from ..types import Completion, TextCallback, Usage
+from ..parser import extract_code_blocks, find_final, strip_code_blocks
+from ..types import Completion, TextCallback, ToolCall, ToolCallback, ToolSpec, Usage
 
 DEMO_ROOT = "demo"
 DEMO_SUB = "demo-extractive"
@@ -104,19 +105,38 @@ class DemoClient:
         self.latency = latency
 
     async def complete(self, *, model: str, system: str, messages: list[dict[str, Any]], max_output_tokens: int,
-                       on_text: TextCallback | None = None, cache: bool = True) -> Completion:
+                       on_text: TextCallback | None = None, cache: bool = True, tools: list[ToolSpec] | None = None,
+                       on_tool: ToolCallback | None = None) -> Completion:
         t0 = time.perf_counter()
         if self.latency:
             await asyncio.sleep(self.latency)
         prompt = str(messages[-1]["content"])
         text = self._root(messages) if model == DEMO_ROOT else self._sub(prompt)
+        calls = self._as_tool_calls(text, messages) if tools and model == DEMO_ROOT else []
+        if calls:
+            text = strip_code_blocks(text)
         if on_text:
             for i in range(0, len(text), 80):
                 on_text(text[i:i + 80])
-        sent = len(system) + sum(len(str(m["content"])) for m in messages)
+        for position, call in enumerate(calls):
+            if on_tool:
+                on_tool(position, call.name, call.input)
+        sent = len(system) + sum(len(str(m["content"])) + len(str(m.get("tool_results", ""))) for m in messages)
         usage = Usage(input_tokens=_tokens(" " * sent), output_tokens=_tokens(text), calls=1)
-        return Completion(text=text, model=model, usage=usage, stop_reason="end_turn",
-                          latency=time.perf_counter() - t0)
+        return Completion(text=text, model=model, usage=usage, stop_reason="tool_use" if calls else "end_turn",
+                          latency=time.perf_counter() - t0, tool_calls=calls)
+
+    @staticmethod
+    def _as_tool_calls(text: str, messages: list[dict[str, Any]]) -> list[ToolCall]:
+        """The same policy through tools: each block a python call; the answer its own, later turn."""
+        turn = sum(1 for m in messages if m["role"] == "assistant")
+        codes = extract_code_blocks(text)
+        calls = [ToolCall(f"demo_{turn}_{i}", "python", {"code": c}) for i, c in enumerate(codes)]
+        final = find_final(text)
+        if turn >= 3 or (final is not None and not codes):
+            calls = [ToolCall(f"demo_{turn}_answer", "answer",
+                              {"variable": "final_answer"} if turn >= 3 else {"text": final.value if final else ""})]
+        return calls
 
     def _root(self, messages: list[dict[str, Any]]) -> str:
         first = str(messages[0]["content"])

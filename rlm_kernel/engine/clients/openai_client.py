@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx2
 
-from ..types import Completion, TextCallback, Usage
+from ..types import Completion, TextCallback, ToolCall, ToolCallback, ToolSpec, Usage
 from .errors import retries_taken
 from .sdk import SDKClient
+from .tooluse import ToolInputs, openai_messages, openai_tools
 
 #: Local servers ignore the key, but the SDK insists on having one.
 PLACEHOLDER_KEY = "not-needed"
@@ -70,11 +71,13 @@ class OpenAICompatClient(SDKClient):
         max_output_tokens: int,
         on_text: TextCallback | None = None,
         cache: bool = True,
+        tools: list[ToolSpec] | None = None,
+        on_tool: ToolCallback | None = None,
     ) -> Completion:
         sdk = self._client()
-        msgs = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": m["role"], "content": m["content"]} for m in messages
-        ]
+        msgs = ([{"role": "system", "content": system}] if system else []) + openai_messages(messages)
+        extra: dict[str, Any] = {"tools": openai_tools(tools)} if tools else {}
+        calls = ToolInputs(on_tool)
         parts: list[str] = []
         usage: Any = None
         finish: str | None = None
@@ -86,6 +89,7 @@ class OpenAICompatClient(SDKClient):
                 max_tokens=max_output_tokens,
                 stream=True,
                 stream_options={"include_usage": True},
+                **extra,
             )
             async with stream:
                 async for chunk in stream:
@@ -97,6 +101,9 @@ class OpenAICompatClient(SDKClient):
                             parts.append(text)
                             if on_text is not None:
                                 on_text(text)
+                        for tc in (choice.delta.tool_calls if choice.delta is not None else None) or []:
+                            calls.start(tc.index, tc.id, tc.function.name if tc.function else None)
+                            calls.feed(tc.index, (tc.function.arguments if tc.function else None) or "")
                         if choice.finish_reason:
                             finish = choice.finish_reason
         except self._openai.OpenAIError as err:
@@ -109,6 +116,7 @@ class OpenAICompatClient(SDKClient):
             usage=_usage(usage),
             stop_reason=finish,
             latency=time.perf_counter() - started,
+            tool_calls=[ToolCall(*call) for call in calls.finished()],
         )
 
     def context_window(self, model: str) -> int | None:

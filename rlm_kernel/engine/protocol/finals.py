@@ -1,0 +1,102 @@
+"""Deciding what a FINAL(...) / FINAL_VAR(...) written in a reply means.
+
+The rule (stated in the README too): FINAL_VAR(name) answers with the REPL variable `name`.
+FINAL(x) where x is a Python expression over names that exist in the REPL (a variable, an index,
+a call such as `len(rows)`) is evaluated there and answers with its value; anything else is the
+literal text of the answer. An expression that calls a model helper (llm_query, rlm_query, ...)
+is never run as an answer: nobody would have seen what it returned. An answer in the same reply
+as code is only taken when it is read from the REPL after that code ran cleanly; literal text
+written next to code is set aside, since it was written before the code's output existed."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..parser import FinalAnswer
+
+if TYPE_CHECKING:
+    from ..run import Run
+
+MODEL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
+_CALLS_HELPER = re.compile(r"\b(" + "|".join(MODEL_HELPERS) + r")\s*\(")
+
+
+@dataclass
+class Verdict:
+    answer: str | None = None
+    #: Why the answer was not taken, and what to do instead (fed back to the model).
+    problem: str | None = None
+
+
+def short(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, how: str) -> Verdict:
+    """The answer `final` gives, or the problem with it. `how` names the way to run code in this
+    protocol ("a ```repl block", "the python tool") for the messages."""
+    written = f"FINAL_VAR({final.value})" if final.kind == "var" else f"FINAL({short(final.raw or final.value)})"
+    if final.kind == "text":
+        helper = _CALLS_HELPER.search(final.raw or final.value)
+        if helper:
+            return Verdict(problem=(
+                f"{written} was not taken as your answer: FINAL takes the answer itself, and nothing inside it "
+                f"runs, so {helper.group(1)} was never called and no model has answered it. Run the call with "
+                f"{how} first, e.g. `result = {helper.group(1)}(...)` then `print(result)`; read what it "
+                "returns, and answer with FINAL_VAR(result) in a later reply."))
+    if code_failed:
+        return Verdict(problem=(f"{written} was set aside: your code in this reply raised an error, so the "
+                                "answer cannot rest on it. Fix the error first."))
+    if final.kind == "var":
+        try:
+            return Verdict(answer=run.resolve_var(final.value))
+        except NameError as exc:
+            return Verdict(problem=f"Error: {exc}")
+    expr = repl_expression(final.raw, run.executor.namespace, run.helper_names)
+    if expr is not None:
+        try:
+            value = eval(compile(expr, "<FINAL>", "eval"), run.executor.namespace)
+        except Exception as exc:
+            return Verdict(problem=(f"{written} names REPL variables, so it was evaluated there, and that "
+                                    f"raised {type(exc).__name__}: {exc}. Check the expression, or answer with "
+                                    "FINAL_VAR(name) of a variable that holds the answer."))
+        return Verdict(answer=str(value))
+    if ran_code:
+        return Verdict(problem=(
+            f"{written} was set aside: it came in the same reply as code, before that code's output existed. "
+            "The output is above: check that it supports your answer, then give the final answer again in a "
+            "reply of its own."))
+    return Verdict(answer=final.value)
+
+
+def repl_expression(raw: str, namespace: dict[str, Any], helpers: set[str]) -> ast.Expression | None:
+    """`raw` parsed as an expression when every name it reads exists (in the REPL or as a builtin)
+    and at least one is data the REPL holds (not a helper); else None (literal text)."""
+    try:
+        tree = ast.parse(raw.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    loads = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    loads -= bound
+    data = {n for n in loads if n in namespace and n not in helpers}
+    if not data or any(n not in namespace and not hasattr(builtins, n) for n in loads):
+        return None
+    return tree
+
+
+def lenient_answer(run: Run, final: FinalAnswer | None) -> str | None:
+    """The forced last answer: whatever the FINAL can give, without setting anything aside."""
+    if final is None:
+        return None
+    if final.kind == "var":
+        return run.resolve_var(final.value) if final.value.strip("\"' ") in run.executor.namespace else None
+    verdict = judge(run, final, ran_code=False, code_failed=False, how="code")
+    if verdict.answer is not None:
+        return verdict.answer
+    return None if _CALLS_HELPER.search(final.raw or final.value) else final.value

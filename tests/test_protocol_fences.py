@@ -1,0 +1,288 @@
+"""The fenced protocol against replies real models wrote (issue 12), scripted through the real
+anthropic SDK and the loopback fake server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlm_kernel import rlm
+from rlm_kernel.testing.fake_anthropic import FakeAnthropic
+
+ROOT = "claude-sonnet-5-5"
+SECRET = "The secret access code is 4721. Keep it safe."
+
+
+@pytest.fixture
+def srv():
+    with FakeAnthropic(root_model=ROOT) as s:
+        yield s
+
+
+def ask(srv: FakeAnthropic, tmp_path: Path, root: Any, sub: Any = "sub-answer", context: Any = SECRET, **opts: Any):
+    srv.route(root=root, sub=sub)
+    opts.setdefault("max_retries", 0)
+    return rlm("What is the secret access code?", context=context, provider="anthropic", base_url=srv.base_url,
+               api_key="test-key", runs_dir=str(tmp_path / "runs"), protocol="fences", **opts)
+
+
+def fed(srv: FakeAnthropic) -> list[str]:
+    """What the model was told after each of its replies (the last user message of each later request)."""
+    return [r.last_user_text() for r in srv.requests if r.model == ROOT and r.status == 200][1:]
+
+
+# --- never answer unseen ------------------------------------------------------------------------
+
+def test_invented_output_and_answer_next_to_code_are_set_aside(srv, tmp_path):
+    # Sonnet 4.6 writes plausible fake REPL output and answers in the same reply (rlms PR #127).
+    invented = ("```repl\nprint(context[:200])\n```\nOutput:\n```\nNo access code is mentioned.\n```\n"
+                "FINAL(The context does not mention an access code.)")
+    result = ask(srv, tmp_path, [invented, "FINAL(4721)"])
+    assert result.answer == "4721" and result.steps == 2
+    told = fed(srv)[0]
+    assert "The secret access code is 4721" in told  # the real output
+    assert "set aside" in told and "before that code's output existed" in told
+
+
+def test_code_that_sets_the_answer_still_ends_the_run(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\ncode = context.split()[5]\nFINAL(code.rstrip('.'))\n```\nFINAL(wrong)"])
+    assert result.answer == "4721" and result.steps == 1
+
+
+def test_final_var_after_clean_code_reads_the_real_value(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nfound = context.split()[5].rstrip('.')\n```\nFINAL_VAR(found)"])
+    assert result.answer == "4721" and result.steps == 1
+
+
+def test_final_var_after_failing_code_is_set_aside(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nfound = 'stale'\n1 / 0\n```\nFINAL_VAR(found)", "FINAL(4721)"])
+    assert result.answer == "4721"
+    assert "raised an error" in fed(srv)[0] and "ZeroDivisionError" in fed(srv)[0]
+
+
+# --- code that is not in a fence -----------------------------------------------------------------
+
+HAIKU_XML = """I'll look at the context first.
+
+<function_calls>
+<invoke name="repl">
+<parameter name="code">print(context.split("is ")[1][:4])</parameter>
+</invoke>
+</function_calls>"""
+
+MINIMAX = """[TOOL_CALL]
+{tool => "repl", args => {
+  --code "words = context.split()\\nprint(words[5])"
+}}
+[/TOOL_CALL]"""
+
+
+@pytest.mark.parametrize("reply, form", [(HAIKU_XML, "<invoke> tool call"), (MINIMAX, "[TOOL_CALL] block"),
+                                         ("```\nprint(context.split()[5])\n```", "untagged ``` block")])
+def test_tool_call_shaped_text_and_bare_fences_run_as_code(srv, tmp_path, reply, form):
+    result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
+    assert result.answer == "4721"
+    told = fed(srv)[0]
+    assert "4721" in told and f"Ran the code of your {form} as cell 1" in told and "```repl" in told
+
+
+def test_tool_call_without_code_gets_the_exact_format(srv, tmp_path):
+    reply = ('<function_calls>\n<invoke name="search">\n<parameter name="query">code</parameter>\n</invoke>\n'
+             '</function_calls>')
+    result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
+    assert result.answer == "4721"
+    told = fed(srv)[0]
+    assert "a tool named 'search'" in told and "```repl\nprint(len(context)" in told and "FINAL(your answer)" in told
+
+
+def test_an_untagged_block_that_is_only_a_value_does_not_run(srv, tmp_path):
+    result = ask(srv, tmp_path, ["The count was:\n```\n19\n```", "FINAL(19)"])
+    assert result.answer == "19"
+    assert "no code that I could run" in fed(srv)[0]
+
+
+def test_two_untagged_python_blocks_are_not_guessed_at(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```\nx = 1\n```\nthen\n```\nprint(x)\n```", "FINAL(done)"])
+    assert result.answer == "done"
+    assert "2 code blocks without a tag" in fed(srv)[0]
+
+
+# --- FINAL(name) and FINAL(expression) -----------------------------------------------------------
+
+def test_final_of_a_variable_name_answers_its_value(srv, tmp_path):
+    # gpt-4o wrote FINAL(random_number) meaning the variable.
+    result = ask(srv, tmp_path, ["```repl\nrandom_number = 4721\nprint(random_number)\n```", "FINAL(random_number)"])
+    assert result.answer == "4721"
+
+
+@pytest.mark.parametrize("final, expected", [
+    ("FINAL(len(words))", "9"),
+    ("FINAL(words[5].rstrip('.'))", "4721"),
+    ("FINAL(The code is 4721)", "The code is 4721"),
+    ("FINAL(random_number)", "random_number"),  # no such variable: literal text
+    ("FINAL(42)", "42"),
+    ('FINAL("words")', "words"),  # a quoted string is text, even when a variable has that name
+])
+def test_final_expression_rule(srv, tmp_path, final, expected):
+    result = ask(srv, tmp_path, ["```repl\nwords = context.split()\nprint(len(words))\n```", final])
+    assert result.answer == expected
+
+
+def test_final_calling_a_helper_on_turn_one_is_not_the_answer(srv, tmp_path):
+    # Qwen2.5-Coder-1.5B, first turn: the source text of a call became the answer, status done.
+    first = 'FINAL(llm_query("What is the secret access code in this text? " + context))'
+    result = ask(srv, tmp_path, [first, "```repl\nr = llm_query('code? ' + context)\nprint(r)\n```", "FINAL_VAR(r)"],
+                 sub="4721")
+    assert result.answer == "4721" and result.steps == 3
+    told = fed(srv)[0]
+    assert "llm_query was never called" in told and "FINAL_VAR(result)" in told
+    assert next(r for r in srv.requests if r.model != ROOT).last_user_text().startswith("code?")
+
+
+def test_final_var_error_lists_the_variables_that_exist(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nlines = context.split('.')\ncount = len(lines)\n```", "FINAL_VAR(total)",
+                                 "FINAL_VAR(count)"])
+    assert result.answer == "3"
+    told = fed(srv)[1]
+    assert "no variable named 'total'" in told and "lines, count" in told
+    assert "llm_query" not in told.split("exist:")[1]  # helpers are not listed as variables
+
+
+# --- FINAL hidden in code, repeated replies -------------------------------------------------------
+
+def test_final_in_a_comment_is_named_as_the_mistake(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nlines = context.split()\nprint(len(lines))\n```", "```repl\n# FINAL(9)\n```",
+                                 "FINAL(9)"])
+    assert result.answer == "9"
+    told = fed(srv)[1]
+    assert "`FINAL(9)` in cell 1 is inside a comment" in told and "on a line of its own, outside any code block" in told
+
+
+def test_final_in_a_string_is_named_as_the_mistake(srv, tmp_path):
+    result = ask(srv, tmp_path, ['```repl\nprint("FINAL(9)")\n```', "FINAL(9)"])
+    assert result.answer == "9"
+    assert "`FINAL(9)` in cell 1 is inside a string" in fed(srv)[0]
+
+
+def test_the_same_useless_reply_twice_is_told_precisely_never_no_output(srv, tmp_path):
+    # The local model repeated `# FINAL(0)` for seven turns, told only "(no output)" each time.
+    result = ask(srv, tmp_path, ["```repl\n# FINAL(0)\n```"] * 3 + ["FINAL(0)"])
+    assert result.answer == "0"
+    second, third = fed(srv)[1], fed(srv)[2]
+    for told in (second, third):
+        assert "same reply as in your previous step" in told
+        assert "`FINAL(0)` in cell 1 is inside a comment" in told
+        assert "(no output)" not in told
+
+
+def test_repeated_code_with_the_same_output_says_so(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nprint(len(context))\n```"] * 2 + ["FINAL(45)"])
+    assert result.answer == "45"
+    assert "printed the same output as before" in fed(srv)[1] and "45" in fed(srv)[1]
+
+
+def test_repeated_silent_code_says_it_printed_nothing(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nx = 1\n```"] * 2 + ["FINAL(1)"])
+    assert result.answer == "1"
+    assert "printed nothing" in fed(srv)[1] and "(no output)" not in fed(srv)[1]
+
+
+def test_forced_answer_reads_a_final_in_a_comment(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nn = 19\nprint(n)\n```", "```repl\n# FINAL(19)\n```"], max_iterations=1)
+    assert result.status == "budget" and result.answer == "19"
+
+
+def test_forced_answer_never_returns_helper_source_text(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nprint(1)\n```", 'FINAL(llm_query("secret?"))'], max_iterations=1)
+    assert result.status == "budget" and result.answer_source == "partial"
+
+
+# --- helpers models trained on the official prompt call ----------------------------------------
+
+def test_show_vars_and_context_0(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nwords = context_0.split()\nSHOW_VARS()\n```", "FINAL(ok)"])
+    assert result.answer == "ok"
+    told = fed(srv)[0]
+    assert "words (list, 9 items)" in told and "llm_query" not in told and "context" not in told.split("Variables:")[1]
+
+
+def test_context_0_is_restored_like_context(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\ncontext_0 = 'sample data'\n```", "```repl\nprint(context_0[:10])\n```",
+                                 "FINAL(ok)"])
+    assert result.answer == "ok"
+    assert "rebound `context_0`" in fed(srv)[0] and "The secret" in fed(srv)[1]
+
+
+def test_rlm_query_batched_runs_children_with_their_contexts(srv, tmp_path):
+    def root(request):
+        first = request["messages"][0]["content"]
+        text = first if isinstance(first, str) else first[0]["text"]
+        if "Question: What is the secret" in text:
+            turns = sum(1 for m in request["messages"] if m["role"] == "assistant")
+            return ('```repl\nres = rlm_query_batched(["first word?", "last word?"], ["alpha beta", "gamma delta"])\n'
+                    'print(res)\n```') if turns == 0 else "FINAL_VAR(res)"
+        return "```repl\nFINAL(context.split()[0] if 'first' in 'first word?' else '')\n```"
+
+    result = ask(srv, tmp_path, root, max_depth=3)
+    assert result.status == "done"
+    assert result.answer == "['alpha', 'gamma']"
+    assert result.subcalls == 2
+
+
+def test_rlm_query_batched_at_the_depth_limit_asks_the_sub_model(srv, tmp_path):
+    result = ask(srv, tmp_path, ['```repl\nres = rlm_query_batched(["a?", "b?"], ["x", "y"])\nprint(res)\n```',
+                                 "FINAL_VAR(res)"], sub=lambda r: "sub:" + r.last_user_text()[:2], max_depth=1)
+    assert result.answer == "['sub:a?', 'sub:b?']"
+
+
+def test_rlm_query_batched_with_mismatched_contexts_is_a_clear_error(srv, tmp_path):
+    ask(srv, tmp_path, ['```repl\nrlm_query_batched(["a", "b"], ["x"])\n```', "FINAL(ok)"])
+    assert "2 prompts but 1 contexts" in fed(srv)[0]
+
+
+def test_compat_helpers_export_and_replay_without_a_model(srv, tmp_path):
+    """An exported run that used context_0, SHOW_VARS and rlm_query_batched replays from its record."""
+    import nbformat
+
+    from rlm_kernel.export import export_run, install_replay
+
+    code = 'res = rlm_query_batched(["a?", "b?"], [context_0[:3], "y"])\nprint(SHOW_VARS(), res)'
+    result = ask(srv, tmp_path, [f"```repl\n{code}\n```", "FINAL_VAR(res)"],
+                 sub=lambda r: "sub:" + r.last_user_text()[:2], max_depth=1)
+    assert result.answer == "['sub:a?', 'sub:b?']"
+    nb = nbformat.read(export_run(result.log_path, tmp_path / "out.ipynb"), as_version=4)
+    context_cell = next(c.source for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "context")
+    assert "context_0 = context" in context_cell
+    ns: dict = {}
+    install_replay(ns, result.log_path)
+    exec(context_cell, ns)
+    exec(code.replace("print(", "shown = ("), ns)
+    assert ns["res"] == ["sub:a?", "sub:b?"] and "res (list, 2 items)" in ns["shown"][0]
+    assert ns["context_0"] is ns["context"]
+
+
+def test_rlm_query_batched_respects_the_subcall_budget(srv, tmp_path):
+    code = 'res = rlm_query_batched(["a?", "b?", "c?"], ["x", "y", "z"])\nprint(res)'
+    result = ask(srv, tmp_path, [f"```repl\n{code}\n```", "FINAL_VAR(res)"], sub="fine", max_depth=1,
+                 max_subcalls=2)
+    assert result.status == "budget" and "subcalls budget exhausted" in (result.reason or "")
+    sent = [r for r in srv.requests if r.model != ROOT]
+    assert len(sent) == 2
+
+
+def test_export_lists_tool_call_code_the_run_never_reached(srv, tmp_path):
+    import nbformat
+
+    from rlm_kernel.export import export_run
+
+    two = ('<invoke name="repl"><parameter name="code">llm_query("a")</parameter></invoke>\n'
+           '<invoke name="repl"><parameter name="code">print("second")</parameter></invoke>')
+    result = ask(srv, tmp_path, [two], max_subcalls=0)
+    assert result.status == "budget"
+    nb = nbformat.read(export_run(result.log_path, tmp_path / "out.ipynb"), as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert 'llm_query("a")' in code
+    unrun = [c.source for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "not-run"]
+    assert len(unrun) == 1 and 'print("second")' in unrun[0]
