@@ -33,6 +33,8 @@ from typing import Any
 OVERLOAD = frozenset({429, 529})
 #: Multiplicative decrease per round of overloads.
 BETA = 0.7
+#: How much slower the limit grows past the width that last overloaded (probing for room).
+PROBE = 8
 #: Longest hold honoured from one retry-after (the SDK itself caps its waits at 60 s).
 MAX_HOLD = 60.0
 
@@ -40,9 +42,11 @@ _current: ContextVar[Slot | None] = ContextVar("rlm_limiter_slot", default=None)
 
 
 class AdaptiveLimiter:
-    """AIMD concurrency limit between 1 and `ceiling`; `limit` starts at `start` (default: the ceiling)."""
+    """AIMD concurrency limit between 1 and `ceiling`; `limit` starts at `start` (default: the ceiling).
+    With `adaptive=False` it only counts (a fixed width, for comparison)."""
 
-    def __init__(self, ceiling: int, start: int | None = None) -> None:
+    def __init__(self, ceiling: int, start: int | None = None, *, adaptive: bool = True) -> None:
+        self.adaptive = adaptive
         self.ceiling = max(1, int(ceiling))
         self.limit = float(min(self.ceiling, start or self.ceiling))
         self.active = 0
@@ -52,6 +56,8 @@ class AdaptiveLimiter:
         self.overloads = 0
         self.successes = 0
         self.lowest = self.limit
+        #: Requests in flight when the last round of overloads began; growth up to it is slow.
+        self.refused_at = float("inf")
         self._waiters: deque[asyncio.Future[None]] = deque()
 
     def __repr__(self) -> str:
@@ -108,18 +114,25 @@ class AdaptiveLimiter:
     # --- signals ------------------------------------------------------------------------------
     def succeeded(self) -> None:
         self.successes += 1
-        if self.limit < self.ceiling:
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
+        if self.adaptive and self.limit < self.ceiling:
+            # About one slot per round of calls; near the width that last overloaded, PROBE times slower.
+            step = 1.0 / self.limit if self.limit + 1.0 < self.refused_at else 1.0 / (self.limit * PROBE)
+            self.limit = min(float(self.ceiling), self.limit + step)
             self._wake()
 
     def overloaded(self, slot: Slot, retry_after: float | None) -> None:
         """A 429/529 answered `slot`'s request (the SDK will retry it)."""
         self.overloads += 1
-        if slot.epoch == self.epoch:
-            self.limit = max(1.0, self.limit * BETA)
-            self.epoch += 1
+        if not self.adaptive:
+            return
+        width = self.limit
         slot.park()
-        self.limit = max(1.0, min(self.limit, float(self.active)))  # what the server was still holding
+        held = float(self.active)  # the requests the server was still holding when it refused this one
+        if slot.epoch == self.epoch:  # a new round: narrow at least one slot, at most by BETA
+            self.refused_at = held + 1.0
+            self.limit = min(width - 1.0, max(width * BETA, held))
+            self.epoch += 1
+        self.limit = max(1.0, min(self.limit, held))
         self.lowest = min(self.lowest, self.limit)
         if retry_after:
             self.hold_until = max(self.hold_until, time.monotonic() + min(retry_after, MAX_HOLD))

@@ -448,11 +448,18 @@ class FakeModelServer:
             if not self._enter():
                 return self._send_error(h, request, 429, f"{self.label}: more than {self.max_in_flight} "
                                         "requests in flight", {"retry-after": f"{self.in_flight_retry_after:g}"})
-            try:
-                self._answer(h, request)
-            finally:
+            left = threading.Event()
+
+            def leave() -> None:  # before the reply goes out: a client that saw it may send the next
                 with self._lock:
-                    self._in_flight -= 1
+                    if not left.is_set():
+                        left.set()
+                        self._in_flight -= 1
+
+            try:
+                self._answer(h, request, leave)
+            finally:
+                leave()
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
 
@@ -464,16 +471,19 @@ class FakeModelServer:
             self._in_flight += 1
             return True
 
-    def _answer(self, h: _Handler, request: Request) -> None:
-        """A request on the endpoint: latency, faults, checks, then the responder's reply."""
+    def _answer(self, h: _Handler, request: Request, leave: Callable[[], None]) -> None:
+        """A request on the endpoint: latency, faults, checks, then the responder's reply (`leave`
+        ends its time in flight)."""
         delay = self.latency(request) if callable(self.latency) else self.latency
         if delay:
             time.sleep(delay)
         fault = self._take_fault(request)
         if fault is not None and not fault.in_stream:
+            leave()
             return self._send_error(h, request, fault.status, fault.message, fault.headers())
         problem = self._check(request, h.headers)
         if problem is not None:
+            leave()
             return self._send_error(h, request, *problem)
         try:
             reply = self.responder(request)
@@ -484,6 +494,7 @@ class FakeModelServer:
             return self._send_error(h, request, status, f"{self.label} responder failed: {text}",
                                     {"x-should-retry": "false"})
         reply = reply if isinstance(reply, Reply) else Reply(str(reply))
+        leave()
         self._reply(h, request, reply, fault)
         return None
 
