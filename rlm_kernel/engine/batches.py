@@ -87,6 +87,7 @@ class BatchBook:
         self.pending: dict[Key, asyncio.Future[Answer]] = {}
         self.batch_of: dict[Key, str] = {}
         self.collectors: dict[str, asyncio.Task[None]] = {}
+        self.canceled: set[str] = set()
         self.created = 0
 
     @staticmethod
@@ -107,14 +108,20 @@ class BatchBook:
         task = asyncio.ensure_future(_collect(run, api, api_id, bid, keys, self))
         self.collectors[api_id] = task
 
+    async def cancel(self, api: AnthropicBatches, api_id: str) -> None:
+        """Cancel one batch on the server (once; a failure to cancel is not the run's failure)."""
+        if api_id not in self.canceled:
+            self.canceled.add(api_id)
+            with contextlib.suppress(ModelError):
+                await api.cancel(api_id)
+
     async def aclose(self, api: AnthropicBatches | None, cancel_remote: bool) -> None:
         """The run ended: stop polling; with `cancel_remote`, cancel batches nobody will collect."""
         for api_id, task in list(self.collectors.items()):
             if not task.done():
                 task.cancel()
                 if cancel_remote and api is not None:
-                    with contextlib.suppress(ModelError):
-                        await api.cancel(api_id)
+                    await self.cancel(api, api_id)
 
 
 def _settle_memo(run: Run, key: Key, text: asyncio.Future[str], done: asyncio.Future[Answer]) -> None:
@@ -155,8 +162,8 @@ async def send(run: Run, prompts: list[str], model: str | None) -> list[str]:
             waits[i] = book.pending[key]
         elif run.options.memoize and key in run.budget.memo:
             waits[i] = run.budget.memo[key]
-        elif key not in to_send:
-            to_send[key] = i
+        else:
+            to_send.setdefault(key, i)
     if to_send:
         cids = {f"r{i}": key for key, i in to_send.items()}
         api_id = await api.create(model, {cid: key[1] for cid, key in cids.items()}, run.options.max_output_tokens)
@@ -169,19 +176,16 @@ async def send(run: Run, prompts: list[str], model: str | None) -> list[str]:
     for i, prompt in enumerate(prompts):
         if i not in refused and i not in waits:
             waits[i] = book.pending[(model, prompt)]
-    await _wait_steered(run, api, book, model, prompts, waits)
+    await _wait_steered(run, waits)
     return _deliver(run, model, prompts, sids, refused, waits, time.perf_counter() - t0)
 
 
-async def _wait_steered(run: Run, api: AnthropicBatches, book: BatchBook, model: str, prompts: list[str],
-                        waits: dict[int, asyncio.Future[Any]]) -> None:
-    """Wait for every answer; Stop cancels the batches they come from, Pause holds them back."""
+async def _wait_steered(run: Run, waits: dict[int, asyncio.Future[Any]]) -> None:
+    """Wait for every answer, or until Stop (the run's end then cancels the batches); Pause holds
+    the answers back until the run continues."""
     left = {f for f in waits.values() if not f.done()}
     while left:
         if run.steering.stop_requested:
-            for api_id in {book.batch_of.get((model, p)) for p in prompts} - {None}:
-                with contextlib.suppress(ModelError):
-                    await api.cancel(str(api_id))
             raise StopRequested()
         _, left = await asyncio.wait(left, timeout=POLL)
     await run.steering.wait_while_paused()
