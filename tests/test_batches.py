@@ -301,3 +301,12 @@ def test_a_killed_process_loses_no_batch_resume_collects_it(srv: FakeAnthropic, 
     cells = [e for e in RunLog.read(log_path).events if e["type"] == "cell_finished"]
     assert json.loads(cells[-1]["outputs"][0]["text"]) == ["A:a", "A:b", "A:c"]
     assert res.usage[pricing.batch_key(SUB)].calls == 3
+
+
+def test_the_widget_gets_batch_progress_without_the_request_mapping() -> None:
+    from rlm_kernel.widget.compact import wire_item
+
+    created = {"v": 1, "seq": 1, "t": 0.0, "run_id": "r", "type": "batch_created", "step": 1, "batch": "b",
+               "api_batch_id": "msgbatch_1", "model": SUB, "count": 2, "requests": {"r0": "s0", "r1": "s1"}}
+    assert wire_item(created) == {"type": "batch_created", "run_id": "r", "seq": 1, "t": 0.0, "step": 1,
+                                  "batch": "b", "api_batch_id": "msgbatch_1", "model": SUB, "count": 2}

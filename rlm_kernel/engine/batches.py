@@ -104,8 +104,8 @@ class BatchBook:
             fut.add_done_callback(lambda f, k=key, t=text: _settle_memo(run, k, t, f))
         return fut
 
-    def start(self, run: Run, api: AnthropicBatches, api_id: str, bid: str, keys: dict[str, Key]) -> None:
-        task = asyncio.ensure_future(_collect(run, api, api_id, bid, keys, self))
+    def start(self, run: Run, api: AnthropicBatches, api_id: str, bid: str, keys: dict[str, Key], step: int) -> None:
+        task = asyncio.ensure_future(_collect(run, api, api_id, bid, keys, self, step))
         self.collectors[api_id] = task
 
     async def cancel(self, api: AnthropicBatches, api_id: str) -> None:
@@ -172,7 +172,7 @@ async def send(run: Run, prompts: list[str], model: str | None) -> list[str]:
                  requests={cid: sids[to_send[key]] for cid, key in cids.items()})
         for key in to_send:
             book.expect(run, key, api_id)
-        book.start(run, api, api_id, bid, cids)
+        book.start(run, api, api_id, bid, cids, run.step)
     for i, prompt in enumerate(prompts):
         if i not in refused and i not in waits:
             waits[i] = book.pending[(model, prompt)]
@@ -224,7 +224,7 @@ def _deliver(run: Run, model: str, prompts: list[str], sids: list[str], refused:
 
 
 async def _collect(run: Run, api: AnthropicBatches, api_id: str, bid: str, keys: dict[str, Key],
-                   book: BatchBook) -> None:
+                   book: BatchBook, step: int) -> None:
     """Poll one batch until it ends, announcing progress, then settle its answers."""
     last: Any = None
     status, counts, error, failures = "in_progress", {}, "collection stopped", 0
@@ -241,7 +241,7 @@ async def _collect(run: Run, api: AnthropicBatches, api_id: str, bid: str, keys:
             failures, status, counts = 0, st.status, st.counts
             if (status, counts) != last:
                 last = (status, counts)
-                run.emit(ev.BATCH_PROGRESS, batch=bid, api_batch_id=api_id, status=status, counts=counts)
+                run.emit(ev.BATCH_PROGRESS, step=step, batch=bid, api_batch_id=api_id, status=status, counts=counts)
             if status == "ended":
                 break
             await asyncio.sleep(run.options.batch_poll)
@@ -261,7 +261,7 @@ async def _collect(run: Run, api: AnthropicBatches, api_id: str, bid: str, keys:
                 if not fut.done():
                     fut.set_result(Answer(None, error=error))
         book.collectors.pop(api_id, None)
-    run.emit(ev.BATCH_FINISHED, batch=bid, api_batch_id=api_id, status=status, counts=counts,
+    run.emit(ev.BATCH_FINISHED, step=step, batch=bid, api_batch_id=api_id, status=status, counts=counts,
              error=None if status == "ended" else error)
 
 
@@ -277,6 +277,6 @@ async def recover(run: Run, log: RunLog) -> int:
         keys = {cid: (model, str(prompts[sid])) for cid, sid in (e.get("requests") or {}).items() if sid in prompts}
         for key in keys.values():
             book.expect(run, key, api_id)
-        book.start(run, api, api_id, str(e.get("batch")), keys)
+        book.start(run, api, api_id, str(e.get("batch")), keys, int(e.get("step") or 0))
         n += 1
     return n

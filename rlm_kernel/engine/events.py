@@ -21,9 +21,9 @@ subcall_finished step, id, kind, model, response, usage, latency, error, child_r
                 raised (the failure was raised into the generated code, not returned)
 batch_created   step, batch (the sub-calls' batch id), api_batch_id, model, count, requests
                 ({custom_id: sub-call id}; the prompts are in those subcall_started events)
-batch_progress  batch, api_batch_id, status (in_progress|canceling|ended), counts (processing,
+batch_progress  step, batch, api_batch_id, status (in_progress|canceling|ended), counts (processing,
                 succeeded, errored, canceled, expired)
-batch_finished  batch, api_batch_id, status, counts, error (the batch could not be collected)
+batch_finished  step, batch, api_batch_id, status, counts, error (the batch could not be collected)
 feedback        step, text                       (the user message for the next turn)
 note            step, text                       (a person's note for the next turn)
 state           state (running|pausing|paused|stopping|stopped|done|failed), step
