@@ -310,3 +310,12 @@ def test_the_widget_gets_batch_progress_without_the_request_mapping() -> None:
                "api_batch_id": "msgbatch_1", "model": SUB, "count": 2, "requests": {"r0": "s0", "r1": "s1"}}
     assert wire_item(created) == {"type": "batch_created", "run_id": "r", "seq": 1, "t": 0.0, "step": 1,
                                   "batch": "b", "api_batch_id": "msgbatch_1", "model": SUB, "count": 2}
+
+
+def test_a_batch_answer_is_remembered_for_later_sub_calls(srv: FakeAnthropic, tmp_path: Path) -> None:
+    later = "```repl\nprint(json.dumps([llm_query('two'), *llm_query_batched(['one', 'new'])]))\n```"
+    res = go(srv, tmp_path, ["```repl\nimport json\n```", batch_code(["one", "two"]), later, "FINAL(ok)"])
+    assert printed(res) == ["A:two", "A:one", "A:new"]
+    sent = [r.last_user_text() for r in srv.requests if r.model == SUB]
+    assert sent == ["new"]  # only the prompt no batch had answered went out as an ordinary call
+    assert len(srv.batches.created) == 1
