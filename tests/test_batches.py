@@ -319,3 +319,11 @@ def test_a_batch_answer_is_remembered_for_later_sub_calls(srv: FakeAnthropic, tm
     sent = [r.last_user_text() for r in srv.requests if r.model == SUB]
     assert sent == ["new"]  # only the prompt no batch had answered went out as an ordinary call
     assert len(srv.batches.created) == 1
+
+
+def test_a_refused_batch_gives_every_slot_its_reason(srv: FakeAnthropic, tmp_path: Path) -> None:
+    srv.inject(413, match=lambda r: r.path == "/v1/messages/batches", message="batch too large (fake)")
+    res = go(srv, tmp_path, ["```repl\nimport json\n```", batch_code(["a", "b"]), "FINAL(ok)"])
+    got = printed(res)
+    assert len(got) == 2 and all(g.startswith("Error: ") and "batch too large (fake)" in g for g in got)
+    assert srv.batches.created == []

@@ -88,7 +88,6 @@ class BatchBook:
         self.batch_of: dict[Key, str] = {}
         self.collectors: dict[str, asyncio.Task[None]] = {}
         self.canceled: set[str] = set()
-        self.created = 0
 
     @staticmethod
     def of(run: Run) -> BatchBook:
@@ -164,18 +163,24 @@ async def send(run: Run, prompts: list[str], model: str | None) -> list[str]:
             waits[i] = run.budget.memo[key]
         else:
             to_send.setdefault(key, i)
+    failed: asyncio.Future[Any] | None = None
     if to_send:
         cids = {f"r{i}": key for key, i in to_send.items()}
-        api_id = await api.create(model, {cid: key[1] for cid, key in cids.items()}, run.options.max_output_tokens)
-        book.created += 1
-        run.emit(ev.BATCH_CREATED, step=run.step, batch=bid, api_batch_id=api_id, model=model, count=len(cids),
-                 requests={cid: sids[to_send[key]] for cid, key in cids.items()})
-        for key in to_send:
-            book.expect(run, key, api_id)
-        book.start(run, api, api_id, bid, cids, run.step)
+        try:
+            api_id = await api.create(model, {cid: key[1] for cid, key in cids.items()},
+                                      run.options.max_output_tokens)
+        except ModelError as exc:  # every slot says why, as an ordinary batch's failed slots do
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_result(Answer(None, error=str(exc)))
+        else:
+            run.emit(ev.BATCH_CREATED, step=run.step, batch=bid, api_batch_id=api_id, model=model, count=len(cids),
+                     requests={cid: sids[to_send[key]] for cid, key in cids.items()})
+            for key in to_send:
+                book.expect(run, key, api_id)
+            book.start(run, api, api_id, bid, cids, run.step)
     for i, prompt in enumerate(prompts):
         if i not in refused and i not in waits:
-            waits[i] = book.pending[(model, prompt)]
+            waits[i] = failed or book.pending[(model, prompt)]
     await _wait_steered(run, waits)
     return _deliver(run, model, prompts, sids, refused, waits, time.perf_counter() - t0)
 

@@ -7,7 +7,8 @@
 
 Each request is answered by the server's own responder (so `route` and `script` apply) at an even
 share of `duration` seconds after creation; a request the API would refuse, a responder that raises
-or an injected Fault whose `match` accepts it ends `errored`; past `expire_after` seconds what is
+or an injected Fault whose `match` accepts it ends `errored` (a Fault matching a request to these
+endpoints themselves answers it with that error); past `expire_after` seconds what is
 left ends `expired`. The request counts move while the batch runs (the documented API fills them in
 when processing ends; live counts let a progress display be tested), and `processing_status`
 turns "ended" once every request has a result."""
@@ -96,6 +97,10 @@ class BatchDesk:
         problem = self.server._auth_problem(h.headers)
         if problem is not None:
             self.server._send_error(h, request, *problem)
+            return True
+        fault = self.server._take_fault(request)  # injected faults hit these endpoints too
+        if fault is not None:
+            self.server._send_error(h, request, fault.status, fault.message, fault.headers())
             return True
         parts = path[len(PREFIX):].strip("/").split("/")
         if h.command == "POST" and parts == [""]:
