@@ -9,15 +9,17 @@ own); the limiter only needs to *see* each attempt. It does so through httpx eve
 SDK's HTTP client (`EVENT_HOOKS`): each sub-call holds a `Slot` in a context variable, which the
 hooks (awaited inside the caller's task) read. On a 429/529 the response hook
 
-- narrows the limit: by a factor BETA once per round (an overload from a request sent before the
-  last narrowing says nothing new), and never above the number of requests the server is still
-  holding, which against a concurrency limit is the limit itself;
+- narrows the limit, once per round (an overload from a request sent before the last narrowing says
+  nothing new) by at least one slot and at most a factor BETA, and never above the number of
+  requests the server is still holding, which against a concurrency limit is that limit; growth
+  back to the width that overloaded is then PROBE times slower, so it probes rarely;
 - holds back new requests until the retry-after the server asked for has passed;
 - parks the refused call's slot, so the SDK's retry of it (re-admitted by the request hook) waits
   for a free slot like any new request instead of joining a herd of retries.
 
 The limiter lives on the run tree's Budget, so llm_query, llm_query_batched and child runs share it.
-Requests without a slot (root turns) pass through the hooks untouched."""
+Requests without a slot (root turns) pass through the hooks untouched. Only the Anthropic client
+installs the hooks so far; behind another client the limiter stays at its ceiling (a fixed width)."""
 
 from __future__ import annotations
 
