@@ -277,12 +277,12 @@ def test_export_lists_tool_call_code_the_run_never_reached(srv, tmp_path):
 
     from rlm_kernel.export import export_run
 
-    two = ('<invoke name="repl"><parameter name="code">llm_query("a")</parameter></invoke>\n'
+    two = ('<invoke name="repl"><parameter name="code">llm_query("a"); llm_query("b")</parameter></invoke>\n'
            '<invoke name="repl"><parameter name="code">print("second")</parameter></invoke>')
-    result = ask(srv, tmp_path, [two], max_subcalls=0)
+    result = ask(srv, tmp_path, [two], max_subcalls=1)  # the second sub-call is over budget
     assert result.status == "budget"
     nb = nbformat.read(export_run(result.log_path, tmp_path / "out.ipynb"), as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    assert 'llm_query("a")' in code
+    assert 'llm_query("a"); llm_query("b")' in code
     unrun = [c.source for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "not-run"]
     assert len(unrun) == 1 and 'print("second")' in unrun[0]

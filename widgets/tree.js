@@ -237,6 +237,17 @@ export function sanitizeHtml(html) {
 // ---------------------------------------------------------------------------------------------
 // Store: one per widget model, shared by all its views.
 
+// "Message Batch · 120 processing · 380 succeeded · 2 errored" for a batch's request counts.
+function batchBadge(b) {
+  const c = b.counts || {};
+  const parts = ["processing", "succeeded", "errored", "canceled", "expired"]
+    .filter((k) => c[k]).map((k) => `${num(c[k])} ${k}`);
+  const state = b.done ? (b.error ? "failed" : "ended") : b.status === "canceling" ? "canceling" : "";
+  return h("span", { class: `rlm-badge rlm-batch${b.done ? "" : " rlm-batch-live"}`, "data-testid": "rlm-batch-progress",
+    title: "Message Batches API: half price, answers within minutes" },
+  ["Message Batch", state, ...parts].filter(Boolean).join(" · "));
+}
+
 class Store {
   constructor(model) {
     this.model = model;
@@ -479,6 +490,25 @@ class Store {
         if (it.kind !== "rlm") usageAdd(this.tot, it.usage);
         dirty.add(`sub|${run.id}|${sub.id}`).add("head");
         if (sub.cell !== null) dirty.add(`cell|${run.id}|${sub.step}|${sub.cell}`);
+        break;
+      }
+      case "batch_created":
+      case "batch_progress":
+      case "batch_finished": {
+        // A Message Batch shows on the cell that sent it, as its request counts.
+        const where = ((run.batchCells ??= new Map()).get(String(it.batch))) ??
+          { step: Number(it.step) || 0, cell: this.runningCell(this.step(run, it.step))?.index ?? null };
+        run.batchCells.set(String(it.batch), where);
+        const cell = this.step(run, where.step).cells.get(Number(where.cell));
+        if (!cell) break;
+        const b = ((cell.batches ??= new Map()).get(String(it.batch))) ?? { status: "in_progress", counts: null };
+        if (it.status) b.status = it.status;
+        if (it.counts) b.counts = it.counts;
+        if (it.type === "batch_created") b.counts = { processing: it.count };
+        if (it.type === "batch_finished") b.done = true;
+        b.error = it.error || b.error;
+        cell.batches.set(String(it.batch), b);
+        dirty.add(`cell|${run.id}|${where.step}|${where.cell}`);
         break;
       }
       case "note":
@@ -999,6 +1029,7 @@ class View {
     if (cell.duration !== null && cell.duration !== undefined) bits.push(h("span", { class: "rlm-hint" }, secs(cell.duration)));
     if (cell.timedOut) bits.push(h("span", { class: "rlm-badge rlm-badge-err" }, "timed out"));
     else if (cell.error) bits.push(h("span", { class: "rlm-badge rlm-badge-err" }, cell.error.ename || "error"));
+    for (const b of cell.batches?.values() ?? []) bits.push(batchBadge(b));
     fill(v.head, ...bits);
     if (cell.subs.size) this.fillSubList(v, [...cell.subs.values()], v.key, v.subsEl);
     if (v.outputs !== cell.outputs) {

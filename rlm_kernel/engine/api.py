@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import batches
 from . import events as ev
 from .budgets import Budget
 from .clientset import ConfigError, make_clients
@@ -33,7 +34,23 @@ _MISSING: Any = object()
 
 
 def _prepare(options: RLMOptions | None, overrides: dict[str, Any]) -> RLMOptions:
-    return (options or RLMOptions()).merged(**overrides)
+    opts = (options or RLMOptions()).merged(**overrides)
+    batches.batch_mode(opts.batch_api)  # a bad value is an error before anything starts
+    return opts
+
+
+async def _with_batches(run: Run) -> RLMResult:
+    """The loop, then the run tree's Message Batches closed: cancelled remotely when the run ended
+    (nobody will collect them), only no longer polled when it was interrupted (resume collects them)."""
+    try:
+        result = await run_loop(run)
+    except BaseException:
+        if run.budget.batches is not None:
+            run.io.submit(run.budget.batches.aclose(None, cancel_remote=False))
+        raise
+    if run.budget.batches is not None:
+        await run.io.call(run.budget.batches.aclose(batches.api_for(run), cancel_remote=True))
+    return result
 
 
 async def arun(question: str, context: Any, *, options: RLMOptions | None = None, executor: Executor | None = None,
@@ -60,7 +77,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     try:
         run.start(bind_name)
         snapshot = save_context(context, run.log_path)
-        return await run_loop(run)
+        return await _with_batches(run)
     finally:
         run.unbind()
         steering.on_state = None
@@ -81,7 +98,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     started = log.started()
     if started is None:
         raise ValueError(f"{log.path} has no run_started event: it is not an RLM run log")
-    opts = RLMOptions.from_recorded(started["options"]).merged(**overrides)
+    opts = _prepare(RLMOptions.from_recorded(started["options"]), overrides)
     if context is _MISSING:
         context = load_context(log.path, trust=trust)
     io = io or default_io()
@@ -114,7 +131,8 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         if rebuild_namespace:
             await _rebuild(run, log, last)
         run.emit(ev.RUN_RESUMED, from_step=last, rebuilt=rebuild_namespace)
-        return await run_loop(run)
+        await io.call(batches.recover(run, log))  # batches sent before the stop are collected, not re-sent
+        return await _with_batches(run)
     finally:
         run.unbind()
         steering.on_state = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import pricing
+from .concurrency import AdaptiveLimiter
 from .options import RLMOptions
 from .types import Usage
 
@@ -34,7 +35,14 @@ class Budget:
     tripped: BudgetExceeded | None = None
     #: Sub-call answers shared by the whole run tree, keyed by (model, prompt); see Run._ask_sub.
     memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: Sub-calls in flight over the whole run tree, at most `concurrency` (see concurrency.py).
+    limiter: AdaptiveLimiter = field(init=False)
+    #: Message Batches sent by this run tree and not yet collected (see batches.py).
+    batches: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = AdaptiveLimiter(self.options.concurrency)
 
     # --- accounting --------------------------------------------------------------------------
     def record(self, model: str, usage: Usage) -> None:

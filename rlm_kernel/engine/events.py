@@ -23,6 +23,11 @@ subcall_started step, id, kind ("llm"|"rlm"), model, prompt, batch (id or None)
 subcall_finished step, id, kind, model, response, usage, latency, error, child_run_id,
                 cached (answered from an identical earlier sub-call, no tokens spent),
                 raised (the failure was raised into the generated code, not returned)
+batch_created   step, batch (the sub-calls' batch id), api_batch_id, model, count, requests
+                ({custom_id: sub-call id}; the prompts are in those subcall_started events)
+batch_progress  step, batch, api_batch_id, status (in_progress|canceling|ended), counts (processing,
+                succeeded, errored, canceled, expired)
+batch_finished  step, batch, api_batch_id, status, counts, error (the batch could not be collected)
 feedback        step, text                       (the user message for the next turn; with tool
                                                   use also message, carrying the tool results)
 note            step, text                       (a person's note for the next turn)
@@ -58,6 +63,9 @@ STATE = "state"
 BUDGET_HIT = "budget_hit"
 RUN_FINISHED = "run_finished"
 RUN_RESUMED = "run_resumed"
+BATCH_CREATED = "batch_created"
+BATCH_PROGRESS = "batch_progress"
+BATCH_FINISHED = "batch_finished"
 
 #: Events that only live subscribers see; the log keeps the finished form instead.
 EPHEMERAL = frozenset({TURN_DELTA})

@@ -59,8 +59,15 @@ class RLMOptions:
                                       above=0)
     timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.", above=0)
     output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).", least=1)
-    concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).",
-                            least=1)
+    concurrency: int = _opt(32, "Most sub-calls in flight over the run tree (llm_query_batched, llm_query, "
+                                "children). A ceiling: it narrows on 429/529 rate limits and widens again as "
+                                "calls succeed.", least=1)
+    batch_api: str = _opt("on", "Anthropic Message Batches API (half price; answers in minutes, at most 24 h): "
+                                "'on' for llm_query_batched(..., batch=True), 'auto' also for any fan-out of "
+                                "batch_threshold prompts or more, 'off' never (batch=True runs ordinary calls).")
+    batch_threshold: int = _opt(1000, "Prompts in one llm_query_batched from which batch_api='auto' uses the "
+                                      "Message Batches API.", least=1)
+    batch_poll: float = _opt(10.0, "Seconds between progress checks of a running Message Batch.", above=0)
     memoize: bool = _opt(True, "Answer an identical sub-call (same model and prompt) once per run tree.")
     preview_chars: int = _opt(2000, "Characters of the context shown to the root model as a head/tail "
                                     "preview (0: none).", least=0)

@@ -26,6 +26,10 @@ PRICES: dict[str, dict[str, float]] = {
 }
 CACHE_READ_FACTOR = 0.1
 CACHE_WRITE_FACTOR = 1.25
+#: Message Batches requests cost half the standard price, every kind of token alike. Their usage is
+#: kept under the model's id plus BATCH_SUFFIX, so every total that prices usage by model gets it right.
+BATCH_FACTOR = 0.5
+BATCH_SUFFIX = " (batch)"
 
 _DATED = re.compile(r"-\d{8}$")
 
@@ -37,10 +41,19 @@ def alias(model: str) -> str:
     return _DATED.sub("", model)
 
 
+def batch_key(model: str) -> str:
+    """The usage key of `model`'s Message Batches requests: 'claude-sonnet-5-5 (batch)'."""
+    return model + BATCH_SUFFIX
+
+
 def price(model: str, overrides: Prices | None = None) -> dict[str, float] | None:
     """Per-million-token prices for `model` ("input", "output", "cache_read", "cache_write"), or
     None when unknown. An override (exact id first, then its alias) is laid over the table entry,
-    so it may change one figure or add a model; cache prices follow input unless given."""
+    so it may change one figure or add a model; cache prices follow input unless given. A batch
+    key (see batch_key) costs BATCH_FACTOR of its model's prices."""
+    if model.endswith(BATCH_SUFFIX):
+        standard = price(model[: -len(BATCH_SUFFIX)], overrides)
+        return None if standard is None else {k: v * BATCH_FACTOR for k, v in standard.items()}
     base: dict[str, Any] = dict(PRICES.get(model) or PRICES.get(alias(model)) or {})
     extra = (overrides or {}).get(model) or (overrides or {}).get(alias(model))
     if extra:

@@ -34,8 +34,10 @@ Available in the REPL:
 - `context`: the input (described below). Inspect it with code: slice, search, split, count.
 - `llm_query(prompt, model=None) -> str`: ask a language model one question; it can read about \
 {sub_window:,} tokens, so pass it chunks of `context`, not all of it.
-- `llm_query_batched(prompts, model=None) -> list[str]`: many prompts concurrently, answers in the same \
-order; a failed prompt gives a string starting with "Error:" in its slot. Prefer this over a loop of llm_query.
+- `llm_query_batched(prompts, model=None, batch=None) -> list[str]`: many prompts concurrently, answers in \
+the same order; a failed prompt gives a string starting with "Error:" in its slot. Prefer this over a loop \
+of llm_query. `batch=True` sends them through a batch service at half the price whose answers take minutes: \
+use it only when the question asks to save cost on a very large fan-out.
 - `rlm_query(prompt, context=None) -> str`: start a child of yourself with its own REPL on `context` \
 (a sub-task too large for one llm_query).
 - `print()` to see values; keep printed output small, the rest of the output is cut.

@@ -73,7 +73,7 @@ class RecordedAnswers:
         def llm_query(prompt: str, model: str | None = None) -> str:
             return self.answer("llm", str(prompt), model)
 
-        def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
+        def llm_query_batched(prompts: list[str], model: str | None = None, batch: bool | None = None) -> list[str]:
             return [self.answer("llm", str(p), model) for p in prompts]
 
         def rlm_query(prompt: str, context: Any = None) -> str:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from . import batches, prompts
 from . import events as ev
-from . import prompts
 from .budgets import Budget, BudgetExceeded
 from .clientset import ClientSet
 from .compat import missing_variable, run_children, show_vars
@@ -135,9 +136,14 @@ class Run:
             """Ask a sub-model one question; returns its answer as a str."""
             return run.io.call_sync(run.subcall("llm", str(prompt), model))
 
-        def llm_query_batched(prompts: list[str], model: str | None = None) -> list[str]:
-            """Ask many prompts concurrently; answers in input order, "Error: ..." in a failed slot."""
-            return run.io.call_sync(run.batch([str(p) for p in prompts], model))
+        def llm_query_batched(prompts: list[str], model: str | None = None, batch: bool | None = None) -> list[str]:
+            """Ask many prompts concurrently; answers in input order, "Error: ..." in a failed slot.
+            batch=True sends them through the Message Batches API (half price, minutes to answer)."""
+            texts = [str(p) for p in prompts]
+            use_api, note = batches.wants_api(run, len(texts), batch)
+            if note:
+                print(note, file=sys.stderr)
+            return run.io.call_sync(batches.send(run, texts, model) if use_api else run.batch(texts, model))
 
         def rlm_query(prompt: str, context: Any = None) -> str:
             """Start a child RLM on `context` (default: the prompt itself); returns its final answer."""
@@ -255,6 +261,12 @@ class Run:
 
     async def subcall(self, kind: str, prompt: str, model: str | None, batch: str | None = None,
                       reserved: bool = False) -> str:
+        """One sub-call, sent when the run tree's concurrency limiter has room for it."""
+        async with self.budget.limiter.slot():
+            return await self._subcall(kind, prompt, model, batch, reserved)
+
+    async def _subcall(self, kind: str, prompt: str, model: str | None, batch: str | None,
+                       reserved: bool) -> str:
         model = model or self.sub_model
         sid = uuid.uuid4().hex[:10]
         # The model is sent the prompt as recorded, secrets redacted (generated code can pass it a key).
@@ -312,15 +324,13 @@ class Run:
 
     async def batch(self, prompts: list[str], model: str | None) -> list[str]:
         self.budget.take_subcall(len(prompts))
-        sem = asyncio.Semaphore(max(1, self.options.concurrency))
         bid = uuid.uuid4().hex[:8]
 
         async def one(p: str) -> str:
-            async with sem:
-                try:
-                    return await self.subcall("llm", p, model, batch=bid, reserved=True)
-                except BudgetExceeded as exc:
-                    return f"Error: {exc}"
+            try:
+                return await self.subcall("llm", p, model, batch=bid, reserved=True)
+            except BudgetExceeded as exc:
+                return f"Error: {exc}"
 
         return list(await asyncio.gather(*(one(p) for p in prompts)))
 

@@ -139,6 +139,10 @@ class Steering:
             if not task.done():
                 task.cancel()
 
+    async def wait_while_paused(self) -> None:
+        """Return once the run is not paused (at once if it is not); raise StopRequested on stop."""
+        await self._wait_while_paused()
+
     async def _wait_while_paused(self) -> None:
         announced = False
         while True:

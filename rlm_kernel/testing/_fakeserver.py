@@ -319,7 +319,8 @@ class FakeModelServer:
     Knobs (all may be changed while running): `responder`, `latency` (seconds or a function of
     the request), `stream_delay` (seconds between streamed deltas), `chunk_chars` (characters per
     delta), `fault_rate` with `fault_retry_after_ms`, `api_key` (require this key), `models` (only
-    these ids exist), `context_window` (reject longer prompts), `cache.min_tokens`."""
+    these ids exist), `context_window` (reject longer prompts), `cache.min_tokens`, `max_in_flight`
+    with `in_flight_retry_after` (429 beyond that many concurrent requests)."""
 
     endpoint: ClassVar[str] = "/v1/messages"
     label: ClassVar[str] = "fake"
@@ -351,6 +352,11 @@ class FakeModelServer:
         self.models: set[str] | None = None
         self.context_window: int | None = None
         self.cache = PromptCache(min_cacheable)
+        #: Like a real rate limit on concurrent requests: beyond this many in flight on the endpoint,
+        #: answer 429 with `in_flight_retry_after` seconds in retry-after (None: no limit).
+        self.max_in_flight: int | None = None
+        self.in_flight_retry_after: float = 0.5
+        self._in_flight = 0
         #: Messages of responder failures (script exhausted, exceptions), for assertions.
         self.errors: list[str] = []
         self._rng = random.Random(seed)
@@ -467,31 +473,64 @@ class FakeModelServer:
             with self._lock:
                 request = Request(body, path=path, headers=headers, size=len(raw), index=len(self._requests))
                 self._requests.append(request)
-            if h.command != "POST" or path != self.endpoint:
-                return self._send_error(h, request, 404, f"{h.command} {path} is not served here")
             if bad_json:
                 return self._send_error(h, request, 400, "the body is not a JSON object")
-            delay = self.latency(request) if callable(self.latency) else self.latency
-            if delay:
-                time.sleep(delay)
-            fault = self._take_fault(request)
-            if fault is not None and not fault.in_stream:
-                return self._send_error(h, request, fault.status, fault.message, fault.headers())
-            problem = self._check(request, h.headers)
-            if problem is not None:
-                return self._send_error(h, request, *problem)
+            if self._serve_other(h, request):
+                return None
+            if h.command != "POST" or path != self.endpoint:
+                return self._send_error(h, request, 404, f"{h.command} {path} is not served here")
+            if not self._enter():
+                return self._send_error(h, request, 429, f"{self.label}: more than {self.max_in_flight} "
+                                        "requests in flight", {"retry-after": f"{self.in_flight_retry_after:g}"})
+            left = threading.Event()
+
+            def leave() -> None:  # before the reply goes out: a client that saw it may send the next
+                with self._lock:
+                    if not left.is_set():
+                        left.set()
+                        self._in_flight -= 1
+
             try:
-                reply = self.responder(request)
-            except Exception as err:  # a broken responder is a failed test, not a retry
-                text = f"{type(err).__name__}: {err}"
-                self.errors.append(text)
-                status = 400 if isinstance(err, ScriptExhausted) else 500
-                return self._send_error(h, request, status, f"{self.label} responder failed: {text}",
-                                        {"x-should-retry": "false"})
-            reply = reply if isinstance(reply, Reply) else Reply(str(reply))
-            self._reply(h, request, reply, fault)
+                self._answer(h, request, leave)
+            finally:
+                leave()
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
+
+    def _enter(self) -> bool:
+        """Count one more request in flight, or refuse it when `max_in_flight` are already."""
+        with self._lock:
+            if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _answer(self, h: _Handler, request: Request, leave: Callable[[], None]) -> None:
+        """A request on the endpoint: latency, faults, checks, then the responder's reply (`leave`
+        ends its time in flight)."""
+        delay = self.latency(request) if callable(self.latency) else self.latency
+        if delay:
+            time.sleep(delay)
+        fault = self._take_fault(request)
+        if fault is not None and not fault.in_stream:
+            leave()
+            return self._send_error(h, request, fault.status, fault.message, fault.headers())
+        problem = self._check(request, h.headers)
+        if problem is not None:
+            leave()
+            return self._send_error(h, request, *problem)
+        try:
+            reply = self.responder(request)
+        except Exception as err:  # a broken responder is a failed test, not a retry
+            text = f"{type(err).__name__}: {err}"
+            self.errors.append(text)
+            status = 400 if isinstance(err, ScriptExhausted) else 500
+            return self._send_error(h, request, status, f"{self.label} responder failed: {text}",
+                                    {"x-should-retry": "false"})
+        reply = reply if isinstance(reply, Reply) else Reply(str(reply))
+        leave()
+        self._reply(h, request, reply, fault)
+        return None
 
     def _take_fault(self, request: Request) -> Fault | None:
         with self._lock:
@@ -530,6 +569,10 @@ class FakeModelServer:
             time.sleep(self.stream_delay)
 
     # -- subclass hooks --
+    def _serve_other(self, h: _Handler, request: Request) -> bool:
+        """Answer a request for another path (e.g. the batch endpoints); False leaves it to the endpoint."""
+        return False
+
     def _check(self, request: Request, headers: Any) -> tuple[int, str] | None:
         """(status, message) when the request must be refused (auth, model, size...)."""
         return None

@@ -31,6 +31,7 @@ from ._fakeserver import (
     count_tokens,
     run_cli,
 )
+from .fake_batches import BatchDesk
 
 __all__ = ["FakeAnthropic", "Reply", "Request"]
 
@@ -127,13 +128,20 @@ class FakeAnthropic(FakeModelServer):
     endpoint = "/v1/messages"
     label = "FakeAnthropic"
     fault_statuses = (429, 529, 500)
-    counter_names = ("requests", "input", "output", "cache_read", "cache_write")
+    counter_names = ("requests", "input", "output", "cache_read", "cache_write",
+                     "batch_requests", "batch_input", "batch_output", "batch_cache_read", "batch_cache_write")
 
     def __init__(self, *, root_model: str = DEFAULT_ROOT_MODEL, reply: str = "OK", **kwargs: Any) -> None:
         super().__init__(reply=reply, **kwargs)
         #: Requests for this model id count as root requests in `route`.
         self.root_model = root_model
         self.default_reply = reply
+        #: The Message Batches endpoints (fake_batches.BatchDesk): `batches.duration`, `.expire_after`.
+        self.batches = BatchDesk(self)
+
+    def reset(self) -> None:
+        super().reset()
+        self.batches.reset()
 
     @property
     def base_url(self) -> str:
@@ -142,7 +150,8 @@ class FakeAnthropic(FakeModelServer):
 
     @property
     def accounting(self) -> dict[str, Any]:
-        """Totals over successful replies, plus what they would bill as plain input tokens."""
+        """Totals over successful replies (batch results counted apart, as `batch_*`), plus what the
+        ordinary replies would bill as plain input tokens."""
         totals: dict[str, Any] = super().accounting
         totals["billed_equivalent_input"] = (
             totals["input"] + CACHE_READ_FACTOR * totals["cache_read"] + CACHE_WRITE_FACTOR * totals["cache_write"]
@@ -170,11 +179,20 @@ class FakeAnthropic(FakeModelServer):
         self.responder = routed
 
     # -- hooks --
-    def _check(self, request: Request, headers: Any) -> tuple[int, str] | None:
+    def _serve_other(self, h: _Handler, request: Request) -> bool:
+        return self.batches.serve(h, request)
+
+    def _auth_problem(self, headers: Any) -> tuple[int, str] | None:
         if self.api_key is not None and bearer_key(headers) != self.api_key:
             return 401, "invalid x-api-key"
         if not headers.get("anthropic-version"):
             return 400, "anthropic-version: header is required"
+        return None
+
+    def _check(self, request: Request, headers: Any) -> tuple[int, str] | None:
+        problem = self._auth_problem(headers)
+        if problem is not None:
+            return problem
         for name, kind in (("model", str), ("max_tokens", int), ("messages", list)):
             if not isinstance(request.get(name), kind):
                 return 400, f"{name}: Field required"
@@ -197,7 +215,9 @@ class FakeAnthropic(FakeModelServer):
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:
         return error_body(status, message)
 
-    def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
+    def _message(self, request: Request, reply: Reply, *, batch: bool = False) -> dict[str, Any]:
+        """The Message answering `request` with `reply`, its usage from the cache simulation. A batch
+        result is counted in the accounting at once; a live reply by `_reply`, as it goes out."""
         text, stop_reason, stop_sequence = self._shape(request, reply)
         uses = [{"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["input"]}
                 for c in reply.tool_calls]
@@ -210,7 +230,10 @@ class FakeAnthropic(FakeModelServer):
             "cache_read_input_tokens": read,
             "output_tokens": count_tokens(text) + sum(count_tokens(json.dumps(u["input"])) for u in uses),
         }
-        message = {
+        if batch:
+            self._counters.add(batch_requests=1, batch_input=uncached, batch_output=usage["output_tokens"],
+                               batch_cache_read=read, batch_cache_write=write)
+        return {
             "id": f"msg_fake_{request.index:06d}",
             "type": "message",
             "role": "assistant",
@@ -220,6 +243,12 @@ class FakeAnthropic(FakeModelServer):
             "stop_sequence": stop_sequence,
             "usage": usage,
         }
+
+    def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
+        message = self._message(request, reply)
+        usage = message["usage"]
+        uncached, read, write = (usage["input_tokens"], usage["cache_read_input_tokens"],
+                                 usage["cache_creation_input_tokens"])
 
         def account() -> None:  # before the last byte goes out, so a client never sees stale totals
             self._counters.add(requests=1, input=uncached, output=usage["output_tokens"], cache_read=read,

@@ -182,6 +182,9 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
         if event.get("error"):
             item["error"] = joined(event.get("error"))[:RESPONSE_PREVIEW]
         return item
+    if t in (ev.BATCH_CREATED, ev.BATCH_PROGRESS, ev.BATCH_FINISHED):  # not the custom_id mapping
+        return {**base, **_pick(event, "step", "batch", "api_batch_id", "model", "count", "status", "counts",
+                                 "error")}
     if t == ev.FEEDBACK:
         return None  # what the model saw next; the view shows the outputs themselves
     if t == ev.RUN_FINISHED:

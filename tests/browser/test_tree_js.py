@@ -193,6 +193,24 @@ def test_a_thousand_subcalls_in_one_batch_render_quickly(tree: Any) -> None:
     assert tree.locator("[data-testid='rlm-subcall']").count() == 1000
 
 
+def test_a_message_batch_shows_its_progress_on_its_cell(tree: Any) -> None:
+    deliver(tree, {"kind": "reset", "n": 1, "items": [*base_items()[:5], item(
+        "batch_created", step=1, batch="b1", api_batch_id="msgbatch_1", model="m-sub", count=500)],
+        "now": time.time()})
+    badge = tree.locator(".rlm-tree > [data-step='1'] [data-testid='rlm-batch-progress']")
+    assert badge.inner_text() == "Message Batch · 500 processing"
+    deliver(tree, {"kind": "batch", "n": 2, "now": time.time(), "items": [item(
+        "batch_progress", step=1, batch="b1", status="in_progress",
+        counts={"processing": 120, "succeeded": 378, "errored": 2, "canceled": 0, "expired": 0})]})
+    assert badge.inner_text() == "Message Batch · 120 processing · 378 succeeded · 2 errored"
+    deliver(tree, {"kind": "batch", "n": 3, "now": time.time(), "items": [
+        item("cell_finished", step=1, index=1, outputs=[], duration=0.5, timed_out=True),
+        item("batch_finished", step=1, batch="b1", status="ended", error=None,
+             counts={"processing": 0, "succeeded": 498, "errored": 2, "canceled": 0, "expired": 0})]})
+    assert badge.inner_text() == "Message Batch · ended · 498 succeeded · 2 errored"  # still on its cell
+    shot(tree, "js-batch-progress", tree.locator(".rlm-tree > [data-step='1']"))
+
+
 def test_long_values_are_fetched_on_demand(tree: Any) -> None:
     items = [*base_items()[:5],
              item("subcall_started", step=1, id="big", kind="llm", model="m", prompt="P" * 240, prompt_chars=9000),

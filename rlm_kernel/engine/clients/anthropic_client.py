@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from ..concurrency import EVENT_HOOKS
 from ..pricing import alias
 from ..types import Completion, ModelError, TextCallback, ToolCall, ToolCallback, ToolSpec, Usage
 from .errors import retries_taken
@@ -108,8 +109,11 @@ class AnthropicClient(SDKClient):
         self._base_url = base_url
 
     def _new_sdk(self, timeout: httpx2.Timeout) -> anthropic.AsyncAnthropic:
+        # The hooks let the run's concurrency limiter see each 429/529 while the SDK does the retries.
+        http = anthropic.DefaultAsyncHttpxClient(event_hooks=EVENT_HOOKS)
         return anthropic.AsyncAnthropic(
-            api_key=self._api_key, base_url=self._base_url, max_retries=self.max_retries, timeout=timeout
+            api_key=self._api_key, base_url=self._base_url, max_retries=self.max_retries, timeout=timeout,
+            http_client=http,
         )
 
     def _client(self) -> anthropic.AsyncAnthropic:

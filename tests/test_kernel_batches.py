@@ -1,0 +1,78 @@
+"""A Message Batch from `%%rlm` in a real kernel: killed mid-wait, `%rlm resume` in a new kernel
+collects the batch the first one sent instead of sending the prompts again."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rlm_kernel.engine.record import RunLog, list_runs
+from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
+from rlm_kernel.testing import FakeAnthropic, Request
+
+KEY = "sk-ant-test-batch-3c1d"
+ASK = """```repl
+answers = llm_query_batched(["alpha", "beta", "gamma"], batch=True)
+print(json.dumps(answers))
+```"""
+DONE = "FINAL_VAR(answers)"
+
+
+def by_turn(*replies: str) -> Callable[[Request], str]:
+    def respond(request: Request) -> str:
+        turn = (len(request["messages"]) + 1) // 2
+        return replies[min(turn, len(replies)) - 1]
+
+    return respond
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_kernel_loses_no_batch(tmp_path: Path) -> None:
+    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
+        fake.batches.duration = 3.0
+        fake.route(root=by_turn("```repl\nimport json\n```", ASK, DONE), sub=lambda r: "A:" + r.last_user_text())
+        setup = f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x ' * 10"
+        first = KernelSession(work, env={"ANTHROPIC_API_KEY": KEY})
+        try:
+            first.run(setup)
+            first.execute("%%rlm\nAsk the three words at batch price.")
+
+            def created() -> bool:
+                logs = list_runs(work / "rlm_runs")
+                return bool(logs) and any(e["type"] == "batch_created" for e in logs[0].events)
+
+            wait_until(created, "the batch_created event on disk")
+        finally:
+            first.kill_hard()
+        log = list_runs(work / "rlm_runs")[0]
+        assert log.status == "crashed" and len(fake.batches.created) == 1
+
+        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as second:
+            cell = second.run(f"{setup}\n%rlm resume {log.root_run_id}", timeout=90)
+            assert cell.status == "ok", cell.text
+            assert json.dumps(["A:alpha", "A:beta", "A:gamma"]) in cell.text
+        assert len(fake.batches.created) == 1  # collected, not sent again
+        assert RunLog.read(log.path).status == "done"
+
+
+def test_the_magic_takes_the_batch_options(tmp_path: Path) -> None:
+    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
+        fake.batches.duration = 0.1
+        fake.route(root=by_turn("```repl\nimport json\nr = llm_query_batched(['a', 'b'])\nprint(json.dumps(r))\n```",
+                                "FINAL_VAR(r)"), sub=lambda r: "A:" + r.last_user_text())
+        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as kernel:
+            kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
+            cell = kernel.run("%%rlm --batch-api auto --batch-threshold 2\nAsk two.", timeout=60)
+            assert cell.status == "ok", cell.text
+            assert '["A:a", "A:b"]' in cell.text
+        assert len(fake.batches.created) == 1
