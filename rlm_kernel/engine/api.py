@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from .record import RunLog, RunLogWriter
 from .replay import RecordedAnswers
 from .run import Run
 from .snapshot import load_context, save_context
-from .steering import Steering
+from .steering import Steering, note_interrupt
 from .types import Executor
 
 __all__ = ["ConfigError", "RLMResult", "aresume", "arun", "rlm"]
@@ -46,6 +49,8 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
+    if steering.approve is None:
+        steering.approve = opts.approve
     bus = EventBus()
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
@@ -61,6 +66,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
         snapshot = save_context(context, run.log_path)
         return await run_loop(run)
     finally:
+        run.end_children("the run ended")  # normally none left; their ends must reach the log
         run.unbind()
         steering.on_state = None
         writer.close()
@@ -85,6 +91,8 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     io = io or default_io()
     clients = make_clients(opts, io)
     steering = steering or Steering(approve=opts.approve)
+    if steering.approve is None:
+        steering.approve = opts.approve
     bus = EventBus()
     root_id = started["run_id"]
     run = Run(started["question"], context, opts, bus=bus, io=io, clients=clients, steering=steering,
@@ -113,6 +121,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         run.emit(ev.RUN_RESUMED, from_step=last, rebuilt=rebuild_namespace)
         return await run_loop(run)
     finally:
+        run.end_children("the run ended")
         run.unbind()
         steering.on_state = None
         writer.close()
@@ -141,12 +150,16 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     if context is _MISSING:
         raise TypeError("rlm() needs the input: rlm(question, context=your_data)")
     subscribers = options.pop("subscribers", ())
-    steering = options.pop("steering", None)
+    steering = options.pop("steering", None) or Steering()
     executor = options.pop("executor", None) or HeadlessExecutor()
 
     def go() -> RLMResult:
         return asyncio.run(arun(question, context, executor=executor, steering=steering,
                                 subscribers=subscribers, **options))
+
+    def abort(exc: BaseException) -> None:  # the caller's cell was interrupted: so is the run
+        note_interrupt()
+        steering.stop()
 
     try:
         asyncio.get_running_loop()
@@ -155,5 +168,27 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     else:
         in_loop = True
     # Inside a running loop (a notebook cell), the run needs a thread and a loop of its own.
-    return run_on_new_thread(go, "rlm-run") if in_loop else go()
+    if in_loop:
+        return run_on_new_thread(go, "rlm-run", abort)
+    with _noting_sigint():
+        return go()
 
+
+@contextlib.contextmanager
+def _noting_sigint() -> Iterator[None]:
+    """While a script's run goes on, Ctrl-C is noted as a person's interrupt before it raises
+    KeyboardInterrupt, so the run can tell it from a KeyboardInterrupt its generated code raised."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> Any:
+        note_interrupt()
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
