@@ -102,6 +102,8 @@ def run_cell(code: str, timeout: float | None, *, on_thread: bool) -> tuple[Any,
     return box["outcome"], box["took"]
 
 
+# A cell that is never stopped would hang the main thread: the thread method still ends the test.
+@pytest.mark.timeout(30, method="thread")
 @pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "child thread"])
 @pytest.mark.parametrize("name", sorted(SWALLOWERS))
 def test_a_cell_timeout_cannot_be_swallowed(name, on_thread):
@@ -111,6 +113,14 @@ def test_a_cell_timeout_cannot_be_swallowed(name, on_thread):
     assert sys.gettrace() is None and sys.getprofile() is None  # nothing left switched on
 
 
+@pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "child thread"])
+def test_except_exception_does_not_see_the_timeout(on_thread):
+    code = "try:\n    while True:\n        pass\nexcept Exception:\n    print('swallowed')"
+    outcome, _ = run_cell(code, 0.3, on_thread=on_thread)
+    assert outcome.timed_out and "swallowed" not in str(outcome.outputs)
+
+
+@pytest.mark.timeout(30, method="thread")
 def test_a_timed_out_cell_gives_back_the_users_alarm_and_handler():
     fired: list[float] = []
 
