@@ -48,7 +48,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)
-    steering = steering or Steering(approve=opts.approve)
+    steering = steering or Steering()
     if steering.approve is None:
         steering.approve = opts.approve
     bus = EventBus()
@@ -90,7 +90,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         context = load_context(log.path)
     io = io or default_io()
     clients = make_clients(opts, io)
-    steering = steering or Steering(approve=opts.approve)
+    steering = steering or Steering()
     if steering.approve is None:
         steering.approve = opts.approve
     bus = EventBus()
