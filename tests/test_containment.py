@@ -348,3 +348,14 @@ def test_a_refused_subcall_is_not_remembered(srv, tmp_path):
     assert result.answer.startswith("Error: prompt too long")
     finished = [e for e in result.run.events if e["type"] == ev.SUBCALL_FINISHED]
     assert [e["cached"] for e in finished] == [False, False] and len(long) == 5_000_000
+
+
+def test_resume_rebuilds_past_a_cell_that_raised_keyboard_interrupt(srv, tmp_path):
+    from rlm_kernel.engine.api import aresume
+
+    first = ask(srv, tmp_path, ["```repl\nmade = 'yes'\nraise KeyboardInterrupt\n```", "FINAL(first run)"])
+    assert first.answer == "first run"
+    srv.reset()
+    srv.route(root=["FINAL_VAR(made)"])
+    again = asyncio.run(aresume(first.log_path, provider="anthropic", base_url=srv.base_url, api_key="k"))
+    assert again.status == "done" and again.answer == "yes"

@@ -25,7 +25,7 @@ from .record import RunLog, RunLogWriter
 from .replay import RecordedAnswers
 from .run import Run
 from .snapshot import load_context, save_context
-from .steering import Steering, note_interrupt
+from .steering import Steering, interrupts_noted, note_interrupt
 from .types import Executor
 
 __all__ = ["ConfigError", "RLMResult", "aresume", "arun", "rlm"]
@@ -136,7 +136,12 @@ async def _rebuild(run: Run, log: RunLog, last_step: int) -> None:
     try:
         for e in log.of_run(run.run_id):
             if e["type"] == ev.CELL_FINISHED and e["step"] <= last_step:
-                await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
+                noted = interrupts_noted()
+                try:
+                    await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
+                except KeyboardInterrupt:
+                    if interrupts_noted() != noted:
+                        raise  # a person's interrupt; one the recorded code raised was its error then too
     finally:
         ns.update(live)
         run.protect()

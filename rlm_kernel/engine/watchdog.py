@@ -155,11 +155,12 @@ class TimeLimit:
             self._deadline = time.monotonic() + STRIKE_INTERVAL
 
     def struck(self, frame: FrameType | None) -> None:
-        """Called in the cell's thread as each strike is raised. From the second one on the cell
+        """Called in the cell's thread as each strike is raised. From the second one on, the cell
         has evidently swallowed a CellTimeout, so what it runs raises more of them: a trace
-        function raises at the next bytecode run inside the cell, and since Python switches off a trace
-        function that raises, a profile function (called on every call and return) switches it
-        back on."""
+        function raises at the next bytecode run inside the cell, and since Python switches off
+        a trace function that raises, a profile function (called at every call and return)
+        switches it back on. Strikes alone cannot do this: Python delivers them only at a few
+        points (loop jumps, calls), which `try: time.sleep(...) except: pass` always catches."""
         self.strikes += 1
         cell = self._cell_frame(frame)
         if cell is None:
