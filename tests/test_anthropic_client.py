@@ -127,6 +127,24 @@ def test_never_more_than_four_breakpoints() -> None:
     assert messages[2]["content"] == "last"  # the caller's messages are not modified
 
 
+def test_marks_already_present_and_the_system_prompt_count_toward_the_four(fake_anthropic: FakeAnthropic) -> None:
+    """Two marks the caller set, the system prompt, and the last two user messages would be five:
+    the API rejects that (the fake does as the API does), so the oldest new mark is left out."""
+    marked = {"type": "text", "text": "kept", "cache_control": {"type": "ephemeral"}}
+    messages = [{"role": "user", "content": [dict(marked), dict(marked)]}, {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "second"}, {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "last"}]
+    done = ask(client_for(fake_anthropic), system="S" * 4000, messages=messages)
+    assert done.text
+    [rec] = fake_anthropic.requests
+    assert rec.status == 200
+    assert breakpoints(rec) == ["system 0", "message 0", "message 0", "message 4"]
+    assert rec["messages"][2]["content"] == "second"
+    # With no system prompt the freed breakpoint goes to the second-last user message.
+    ask(client_for(fake_anthropic), system="", messages=messages)
+    assert breakpoints(fake_anthropic.requests[-1]) == ["message 0", "message 0", "message 2", "message 4"]
+
+
 def test_second_turn_reads_the_first_turns_prefix(fake_anthropic: FakeAnthropic) -> None:
     client = client_for(fake_anthropic)
     system = "You are an RLM. " * 300  # ~1200 tokens: cacheable on its own

@@ -63,6 +63,14 @@ def test_final_answer_forms(srv, tmp_path, reply, expected):
     assert result.answer == expected
 
 
+def test_rebinding_answer_to_a_new_dict_counts(srv, tmp_path):
+    """`answer = {...}` replaces the name, not the run's dict: the run still takes it as the answer."""
+    result = ask(srv, tmp_path, ['```repl\nanswer = {"content": "rebound dict", "ready": True}\n```',
+                                 "FINAL(not this)"])
+    assert result.status == "done" and result.answer == "rebound dict"
+    assert result.steps == 1
+
+
 def test_final_inline_in_prose_is_not_an_answer(srv, tmp_path):
     result = ask(srv, tmp_path, ["I will call FINAL(x) once I know more.\n```repl\nx = 1\nprint(x)\n```",
                                  "FINAL(real answer)"])

@@ -228,3 +228,25 @@ def test_replay_repeats_how_a_failed_subcall_failed(tmp_path):
     assert ns["llm_query_batched"](["bad one", "fine"])[0].startswith("Error:")
     with pytest.raises(ModelError, match="malformed"):
         ns["llm_query"]("bad two")
+
+
+def test_replay_answers_a_repeated_prompt_in_the_order_it_was_answered(tmp_path):
+    """Three identical prompts got three different answers (memoize off): replayed, in the engine and
+    in an exported notebook's helpers, they come back in that order, and a fourth ask repeats the last."""
+    from rlm_kernel import rlm
+    from rlm_kernel.engine.replay import RecordedAnswers
+    from rlm_kernel.export import install_replay
+
+    answers = iter(["first", "second", "third"])
+    code = "```repl\ngot = [llm_query('roll a die') for _ in range(3)]\n```"
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=[code, "FINAL_VAR(got)"], sub=lambda r: next(answers))
+        result = rlm("q", context="c", provider="anthropic", base_url=srv.base_url, api_key="k",
+                     runs_dir=str(tmp_path), memoize=False)
+    assert eval(result.answer) == ["first", "second", "third"]
+    engine_ns: dict = {}
+    RecordedAnswers.from_log(result.run).bind(engine_ns)
+    export_ns: dict = {}
+    install_replay(export_ns, result.log_path)
+    for ns in (engine_ns, export_ns):
+        assert [ns["llm_query"]("roll a die") for _ in range(4)] == ["first", "second", "third", "third"]

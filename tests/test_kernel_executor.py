@@ -90,6 +90,25 @@ def test_cell_timeout(kernel: KernelSession, code: str) -> None:
     assert outcome["error"] is not None
 
 
+SWALLOWING = ("import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n        pass\n"
+              "    try:\n        n = sum(range(50))\n    except:\n        pass")
+
+
+def test_cell_timeout_cannot_be_swallowed_and_the_users_alarm_survives(kernel: KernelSession) -> None:
+    """In the kernel too (SIGALRM on the main thread), a cell that catches everything still stops
+    about when its limit says, and a timer and handler the person had are there afterwards."""
+    kernel.run("import signal, time\nrang = []\nsignal.signal(signal.SIGALRM, lambda s, f: rang.append(1))\n"
+               "signal.setitimer(signal.ITIMER_REAL, 4.0)\n_t0 = time.monotonic()")
+    outcome, _ = generated(kernel, SWALLOWING, timeout=0.5)
+    assert outcome["timed_out"] and outcome["error"]["ename"] == "CellTimeout"
+    assert outcome["duration"] < 1.5, outcome["duration"]
+    check = kernel.run("left = signal.getitimer(signal.ITIMER_REAL)[0]\n"
+                       "print(signal.getsignal(signal.SIGALRM).__name__,\n"
+                       "      0 < left <= 4.0 - (time.monotonic() - _t0) + 0.05, rang)")
+    assert check.text.strip() == "<lambda> True []", check.text
+    assert kernel.run("signal.setitimer(signal.ITIMER_REAL, 0); 6 * 7").outputs[0]["data"]["text/plain"] == "42"
+
+
 def test_quiet_mode_records_without_showing(kernel: KernelSession) -> None:
     outcome, cell = generated(kernel, "print('rebuilt quietly')\nraise KeyError('k')", quiet=True)
     assert outcome["outputs"][0]["text"] == "rebuilt quietly\n"

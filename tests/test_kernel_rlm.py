@@ -265,3 +265,44 @@ def test_resume_after_the_kernel_was_killed(workdir: Path, fake: FakeAnthropic) 
         assert "y is 42" in cell.text
         assert value(second, "(_.answer, _.status, x, y)") == "('42', 'done', 41, 42)"
     assert RunLog.read(log.path).status == "done"
+
+
+def test_keyboard_interrupt_raised_by_generated_code_does_not_stop_the_run(kernel: KernelSession,
+                                                                           fake: FakeAnthropic) -> None:
+    kernel.run("context = 'text ' * 10")
+    fake.route(root=by_turn("```repl\nprint('trying')\nraise KeyboardInterrupt\n```", "FINAL(went on)"))
+    cell = kernel.run("%%rlm\nDo it.", timeout=60)
+    assert cell.status == "ok", cell.text
+    assert "trying" in cell.text and "KeyboardInterrupt" in cell.text  # shown like any error of the code
+    assert value(kernel, "(_.status, _.answer)") == "('done', 'went on')"
+    second = [r for r in fake.requests if r.model != "claude-haiku-5-5"][1]
+    assert "KeyboardInterrupt" in second.last_user_text()
+
+
+def test_interrupt_ends_the_child_run_too(kernel: KernelSession, fake: FakeAnthropic, workdir: Path) -> None:
+    """The stop button while the root's cell waits on rlm_query: the child stops, records that it
+    stopped, and no request of the run reaches the server afterwards."""
+
+    def respond(request: Request) -> str:
+        child = "Question: child task" in str(request["messages"][0]["content"])
+        if child:
+            return "```repl\nfor i in range(500):\n    llm_query(f'part {i}')\n```"
+        return "```repl\nout = rlm_query('child task', context=context)\n```"
+
+    kernel.run("context = 'text ' * 10")
+    fake.route(root=respond, sub="piece")
+    fake.latency = lambda r: 0.05 if r.model == "claude-haiku-5-5" else 0.0
+    msg_id = kernel.execute("%%rlm\nDelegate it.")
+    wait_until(lambda: sum(r.model == "claude-haiku-5-5" for r in fake.requests) >= 3, what="the child's sub-calls")
+    kernel.interrupt()
+    cell = kernel.collect(msg_id, timeout=15)
+    assert "stopped (interrupted)" in one_line_error(cell)
+    count = len(fake.requests)
+    time.sleep(1.0)
+    assert len(fake.requests) == count, "requests reached the server after the run ended"
+    log = latest_log(workdir)
+    finished = {e["run_id"]: e for e in log.events if e["type"] == "run_finished"}
+    children = [e["run_id"] for e in log.events if e["type"] == "run_started" and e.get("parent_run_id")]
+    assert len(children) == 1 and finished[children[0]]["status"] == "stopped"
+    assert finished[log.root_run_id]["status"] == "stopped"
+    assert value(kernel, "'still here'") == "'still here'"

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from .redaction import Redactor
 from .replay import RecordedAnswers
 from .run import Run
 from .snapshot import load_context, save_context
-from .steering import Steering
+from .steering import Steering, interrupts_noted, note_interrupt
 from .types import Executor
 
 __all__ = ["ConfigError", "RLMResult", "aresume", "arun", "rlm"]
@@ -63,7 +66,9 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)
-    steering = steering or Steering(approve=opts.approve)
+    steering = steering or Steering()
+    if steering.approve is None:
+        steering.approve = opts.approve
     bus = EventBus(Redactor(clients.keys))  # the key in use and the environment's credentials, as of now
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
@@ -79,6 +84,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
         snapshot = save_context(context, run.log_path)
         return await _with_batches(run)
     finally:
+        run.end_children("the run ended")  # normally none left; their ends must reach the log
         run.unbind()
         steering.on_state = None
         writer.close()
@@ -103,7 +109,9 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         context = load_context(log.path, trust=trust)
     io = io or default_io()
     clients = make_clients(opts, io)
-    steering = steering or Steering(approve=opts.approve)
+    steering = steering or Steering()
+    if steering.approve is None:
+        steering.approve = opts.approve
     bus = EventBus(Redactor(clients.keys))
     redact = bus.redactor.text  # a log written before redaction at the source existed may hold secrets
     root_id = started["run_id"]
@@ -134,6 +142,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         await io.call(batches.recover(run, log))  # batches sent before the stop are collected, not re-sent
         return await _with_batches(run)
     finally:
+        run.end_children("the run ended")
         run.unbind()
         steering.on_state = None
         writer.close()
@@ -148,7 +157,12 @@ async def _rebuild(run: Run, log: RunLog, last_step: int) -> None:
     try:
         for e in log.of_run(run.run_id):
             if e["type"] == ev.CELL_FINISHED and e["step"] <= last_step:
-                await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
+                noted = interrupts_noted()
+                try:
+                    await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
+                except KeyboardInterrupt:
+                    if interrupts_noted() != noted:
+                        raise  # a person's interrupt; one the recorded code raised was its error then too
     finally:
         ns.update(live)
         run.protect()
@@ -162,12 +176,16 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     if context is _MISSING:
         raise TypeError("rlm() needs the input: rlm(question, context=your_data)")
     subscribers = options.pop("subscribers", ())
-    steering = options.pop("steering", None)
+    steering = options.pop("steering", None) or Steering()
     executor = options.pop("executor", None) or HeadlessExecutor()
 
     def go() -> RLMResult:
         return asyncio.run(arun(question, context, executor=executor, steering=steering,
                                 subscribers=subscribers, **options))
+
+    def abort(exc: BaseException) -> None:  # the caller's cell was interrupted: so is the run
+        note_interrupt()
+        steering.stop()
 
     try:
         asyncio.get_running_loop()
@@ -176,5 +194,27 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     else:
         in_loop = True
     # Inside a running loop (a notebook cell), the run needs a thread and a loop of its own.
-    return run_on_new_thread(go, "rlm-run") if in_loop else go()
+    if in_loop:
+        return run_on_new_thread(go, "rlm-run", abort)
+    with _noting_sigint():
+        return go()
 
+
+@contextlib.contextmanager
+def _noting_sigint() -> Iterator[None]:
+    """While a script's run goes on, Ctrl-C is noted as a person's interrupt before it raises
+    KeyboardInterrupt, so the run can tell it from a KeyboardInterrupt its generated code raised."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> Any:
+        note_interrupt()
+        return previous(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -50,12 +50,15 @@ class HeadlessExecutor:
         self._count += 1
         filename = f"<{self._name}-cell-{self._count}>"
         outputs: list[dict[str, Any]] = []
+        chunks: dict[int, list[str]] = {}  # stream output index -> its pieces, joined once at the end
 
         def sink(stream: str, text: str) -> None:
-            if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1]["name"] == stream:
-                outputs[-1]["text"] += text
+            last = len(outputs) - 1
+            if last >= 0 and outputs[last].get("output_type") == "stream" and outputs[last]["name"] == stream:
+                chunks[last].append(text)  # appending to a str would make many small prints quadratic
             else:
-                outputs.append({"output_type": "stream", "name": stream, "text": text})
+                outputs.append({"output_type": "stream", "name": stream, "text": ""})
+                chunks[last + 1] = [text]
 
         def display(*objs: Any, **_: Any) -> None:
             for obj in objs:
@@ -64,27 +67,33 @@ class HeadlessExecutor:
         self.namespace["display"] = display  # bound to this cell's outputs
         outcome = CellOutcome(execution_count=self._count)
         start = time.perf_counter()
+        interrupt: KeyboardInterrupt | None = None
         try:
-            with captured(sink), time_limit(timeout):
-                value = self._exec(code, filename)
+            try:
+                with captured(sink), time_limit(timeout):
+                    value = self._exec(code, filename)
+            finally:
+                for i, pieces in chunks.items():
+                    outputs[i]["text"] = "".join(pieces)
             if value is not None:
                 outputs.append({"output_type": "execute_result", "execution_count": self._count,
                                 "data": mimebundle(value), "metadata": {}})
         except CellTimeout as exc:
             outcome.timed_out = True
             outcome.error = _error_dict(exc, filename)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # raised by the code or a person's interrupt: the run decides
             outcome.interrupted = True
-            outcome.error = {"ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]}
-            outputs.append({"output_type": "error", **outcome.error})
-            outcome.outputs, outcome.duration = outputs, time.perf_counter() - start
-            raise
+            outcome.error = _error_dict(exc, filename)
+            interrupt = exc
         except BaseException as exc:  # the model's code may raise anything, SystemExit included
             outcome.error = _error_dict(exc, filename)
         if outcome.error:
             outputs.append({"output_type": "error", **outcome.error})
         outcome.outputs = outputs
         outcome.duration = time.perf_counter() - start
+        if interrupt is not None:
+            interrupt.outcome = outcome  # type: ignore[attr-defined]  # what the cell did before it
+            raise interrupt
         return outcome
 
     def _exec(self, code: str, filename: str) -> Any:

@@ -41,7 +41,7 @@ async def run_loop(run: Run) -> RLMResult:
     except ModelError as exc:
         return finish(run, "failed", reason=str(exc))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        finish(run, "stopped", reason="interrupted")
+        finish(run, "stopped", reason=run.cancelled or "interrupted")
         raise
 
 

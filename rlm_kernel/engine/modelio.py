@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -56,7 +57,7 @@ class ModelIO:
             raise RuntimeError("call_sync on the model I/O thread would deadlock")
         fut = self.submit(coro)
         try:
-            return fut.result(timeout)
+            return wait_for(fut, timeout)
         except BaseException:
             fut.cancel()
             raise
@@ -69,10 +70,29 @@ class ModelIO:
             return self._clients[key]
 
 
-def run_on_new_thread(fn: Callable[[], T], name: str) -> T:
+#: Longest single wait on a future: a thread blocked in a C-level wait cannot receive the
+#: exception a cell timeout injects, so waits are sliced this fine.
+WAIT_SLICE = 0.05
+
+
+def wait_for(fut: concurrent.futures.Future[T], timeout: float | None = None) -> T:
+    """fut.result(timeout), waiting in short slices so a timeout or interrupt aimed at this thread
+    (watchdog.py) lands within a slice."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+        try:
+            return fut.result(max(left, 0))
+        except concurrent.futures.TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+def run_on_new_thread(fn: Callable[[], T], name: str, on_abort: Callable[[BaseException], None] | None = None) -> T:
     """Run `fn` on a fresh daemon thread and return (or raise) what it did. For work that needs an event
     loop of its own (asyncio.run) while the calling thread is blocked in generated code or already
-    inside a loop. Daemon, so an interrupted caller never waits on it at exit."""
+    inside a loop. If the wait itself is interrupted (a cell timeout, Ctrl-C), `on_abort(exc)` is
+    called to end the work before the exception goes on. Daemon, so nobody waits on it at exit."""
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def work() -> None:
@@ -82,7 +102,12 @@ def run_on_new_thread(fn: Callable[[], T], name: str) -> T:
             result.set_exception(exc)
 
     threading.Thread(target=work, name=name, daemon=True).start()
-    return result.result()
+    try:
+        return wait_for(result)
+    except BaseException as exc:
+        if on_abort is not None and not result.done():
+            on_abort(exc)
+        raise
 
 
 _default: ModelIO | None = None

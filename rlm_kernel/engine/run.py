@@ -7,6 +7,7 @@ another Run sharing the root's bus, steering, budget and model I/O."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sys
 import threading
@@ -27,14 +28,17 @@ from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
 from .protocol import choose as choose_protocol
-from .steering import PendingCell, Steering
+from .steering import PendingCell, Steering, interrupts_noted
 from .text import outputs_to_text, truncate
 from .types import CellOutcome, Completion, Executor, ModelError, Usage
+from .watchdog import CellTimeout, expire
 
 #: Rough characters per token used for the preflight check; conservative for English and code.
 CHARS_PER_TOKEN = 3.0
 #: Largest text kept per output in the run record; the rest is cut with a note.
 RECORD_OUTPUT_LIMIT = 1_000_000
+#: Seconds a parent waits for a cancelled child run to record its end.
+CHILD_END_WAIT = 5.0
 
 
 def new_id() -> str:
@@ -67,6 +71,12 @@ class Run:
         self._helpers = self._make_helpers()
         self._displaced: dict[str, Any] = {}
         self._lock = threading.Lock()
+        #: Why this run must end now (its parent's cell timed out, was interrupted or stopped), or None.
+        self.cancelled: str | None = None
+        self.children: list[Run] = []
+        self.ended = threading.Event()  # set when a child run's thread is done
+        self._home: tuple[int, asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+        self._memo_hits = self._asked = 0  # sub-call prompts in the current cell, and repeats among them
 
     # --- events -----------------------------------------------------------------------------
     def emit(self, type_: str, **fields: Any) -> ev.Event:
@@ -184,6 +194,7 @@ class Run:
 
     # --- root turns ---------------------------------------------------------------------------
     async def root_turn(self) -> Completion:
+        self.check_cancelled()
         self.emit(ev.TURN_STARTED, step=self.step)
         step = self.step
         live = self.protocol.live(lambda delta: self.emit(ev.TURN_DELTA, step=step, text=delta))
@@ -213,6 +224,7 @@ class Run:
     async def run_cell(self, index: int, code: str) -> str:
         """Run one block (after any pause/edit) and return the text the model will see for it."""
         code_to_run, edited = await self.steering.before_cell(PendingCell(self.step, index, code, self.run_id))
+        self.check_cancelled()
         self.emit(ev.CELL_STARTED, step=self.step, index=index, code=code_to_run, edited=edited,
                   original_code=code if edited else None)
         timeout = self.options.cell_timeout
@@ -220,12 +232,20 @@ class Run:
         if remaining is not None:
             timeout = min(timeout or remaining, max(remaining, 0.01))
         interrupted = False
+        noted = interrupts_noted()
+        with self._lock:
+            self._memo_hits = self._asked = 0
         try:
             outcome = await self.executor.run_cell(code_to_run, timeout=timeout)
-        except KeyboardInterrupt as exc:  # executors may attach what the cell did before it
+        except KeyboardInterrupt as exc:  # executors attach what the cell did before it
             outcome = getattr(exc, "outcome", None) or CellOutcome(error={
                 "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["KeyboardInterrupt"]})
-            outcome.interrupted = interrupted = True
+            # Only a person's interrupt (or a stop) ends the run; `raise KeyboardInterrupt` in the
+            # model's code is an error it reads like any other.
+            interrupted = interrupts_noted() != noted or self.steering.stop_requested or self.cancelled is not None
+            outcome.interrupted = interrupted
+        if self.cancelled:
+            outcome.timed_out, outcome.interrupted = False, True
         restored = self.protect()
         self.last_outcome = outcome
         text = self.cell_feedback(index, outcome, restored, timeout)
@@ -235,7 +255,8 @@ class Run:
                              outputs=_cap_outputs(outcome.outputs), error=outcome.error,
                              duration=round(outcome.duration, 4), timed_out=outcome.timed_out,
                              execution_count=outcome.execution_count, feedback=text)
-        if interrupted or outcome.interrupted:
+        self.check_cancelled()
+        if interrupted:
             raise KeyboardInterrupt
         return finished["feedback"]
 
@@ -246,6 +267,10 @@ class Run:
             head = (f"Cell {index} timed out after {timeout:g} s and was interrupted. Work on smaller pieces "
                     f"or use llm_query_batched. Output before the timeout:")
         notes = "".join(f"\nNote: your code rebound `{n}`; it has been restored." for n in restored)
+        if self._memo_hits:
+            notes += (f"\nNote: {self._memo_hits} of {self._asked} prompts repeated an earlier prompt and were "
+                      "answered once from memory; vary them if you wanted independent samples, or run with "
+                      "memoize=False.")
         return f"{head}\n{truncate(body, self.options.output_limit)}{notes}"
 
     # --- sub-calls (run on the model I/O loop) ------------------------------------------------
@@ -278,11 +303,17 @@ class Run:
                 self.budget.take_subcall()
             with self._lock:
                 self.subcalls += 1
-            refusal = self._preflight(prompt, model)
-            if refusal:
+            ended = self.end_reason()
+            refusal = None if ended else self._preflight(prompt, model)
+            if ended:
+                error, response = f"not sent: {ended}", f"Error: not sent: {ended}"
+            elif refusal:
                 error, response = "context_window", refusal
             else:
                 response, usage, cached = await self._ask_sub(model, prompt)
+                with self._lock:
+                    self._asked += 1
+                    self._memo_hits += cached
         except ModelError as exc:
             error, response = str(exc), f"Error: {exc}"
         except BudgetExceeded as exc:
@@ -335,7 +366,8 @@ class Run:
         return list(await asyncio.gather(*(one(p) for p in prompts)))
 
     def child_query(self, prompt: str, context: Any) -> str:
-        """rlm_query: a child run on its own thread and loop; at the depth limit, a plain sub-call."""
+        """rlm_query: a child run on its own thread and loop; at the depth limit, a plain sub-call.
+        If this cell times out or is interrupted while the child works, the child is ended too."""
         if self.depth + 1 >= self.options.max_depth:
             text = prompt if context is None else f"{prompt}\n\n{context}"
             return self.io.call_sync(self.subcall("rlm", text, None))
@@ -344,18 +376,32 @@ class Run:
         child = Run(prompt, prompt if context is None else context, self.options, bus=self.bus, io=self.io,
                     clients=self.clients, steering=self.steering, budget=self.budget, depth=self.depth + 1,
                     parent=self, parent_subcall_id=sid)
+        with self._lock:
+            self.children.append(child)
         self.emit(ev.SUBCALL_STARTED, step=self.step, id=sid, kind="rlm", model=self.model, prompt=prompt,
                   batch=None, child_run_id=child.run_id)
         t0 = time.perf_counter()
 
-        def work() -> Any:
+        async def main() -> Any:
             from .loop import run_loop
 
+            child._home = (threading.get_ident(), asyncio.get_running_loop(), asyncio.current_task())  # type: ignore[assignment]
             child.start()
-            return asyncio.run(run_loop(child))
+            return await run_loop(child)
+
+        def work() -> Any:
+            try:
+                return asyncio.run(main())
+            finally:
+                child.ended.set()
+
+        def abort(exc: BaseException) -> None:
+            why = "its parent's cell timed out" if isinstance(exc, CellTimeout) else "its parent was interrupted"
+            child.cancel(why)
+            child.wait_ended(CHILD_END_WAIT)
 
         try:
-            response, err = run_on_new_thread(work, f"rlm-child-{child.run_id}").answer, None
+            response, err = run_on_new_thread(work, f"rlm-child-{child.run_id}", abort).answer, None
         except BaseException as exc:
             response, err = "", exc
         with self._lock:
@@ -373,6 +419,52 @@ class Run:
         cell waits for approval), each charged to the shared budgets like one rlm_query."""
         workers = 1 if self.options.approve else max(1, min(self.options.concurrency, 8))
         return run_children(self.child_query, prompts, contexts, workers)
+
+    # --- ending early ---------------------------------------------------------------------------
+    def end_reason(self) -> str | None:
+        """Why no more model requests may go out for this run, or None."""
+        if self.cancelled:
+            return f"the run was stopped ({self.cancelled})"
+        if self.steering.stop_requested:
+            return "the run was stopped"
+        return None
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise asyncio.CancelledError(self.cancelled)
+
+    def cancel(self, reason: str) -> None:
+        """End this run and its children soon, from any thread: whatever runs in it is interrupted
+        (its cell as by a timeout, its model call cancelled) and it records `stopped` with `reason`."""
+        with self._lock:
+            if self.cancelled or self.ended.is_set():
+                return
+            self.cancelled = reason
+            children = list(self.children)
+        for child in children:
+            child.cancel(reason)
+        if self._home is not None:
+            thread_id, loop, task = self._home
+            expire(thread_id, f"cell interrupted: {reason}")
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the run is over
+                loop.call_soon_threadsafe(task.cancel)
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait for a cancelled child run to record its end. Strikes of this thread's own cell
+        timeout keep arriving meanwhile; they must not cut the wait short."""
+        deadline = time.monotonic() + timeout
+        while not self.ended.is_set() and time.monotonic() < deadline:
+            try:
+                self.ended.wait(0.05)
+            except CellTimeout:
+                continue
+        return self.ended.is_set()
+
+    def end_children(self, reason: str) -> None:
+        """Cancel children still running (a parent's wait for them was cut short) and wait for them."""
+        for child in list(self.children):
+            child.cancel(reason)
+            child.wait_ended(CHILD_END_WAIT)
 
     def charge(self, model: str, usage: Usage) -> None:
         with self._lock:

@@ -16,6 +16,21 @@ T = TypeVar("T")
 
 POLL = 0.05
 
+_interrupts = 0
+
+
+def note_interrupt() -> None:
+    """Record that a person interrupted (Ctrl-C, SIGINT, the kernel's interrupt). Called by the
+    signal handlers before they raise, so a KeyboardInterrupt that arrives now is known to be
+    theirs; one that generated code raised itself is an error like any other."""
+    global _interrupts
+    _interrupts += 1
+
+
+def interrupts_noted() -> int:
+    """How many interrupts note_interrupt has recorded in this process (compare two readings)."""
+    return _interrupts
+
 
 class StopRequested(Exception):
     """Raised inside the loop when a person asked the run to stop."""
@@ -32,8 +47,9 @@ class PendingCell:
 class Steering:
     """Shared by a root run and all of its children: one Stop stops the whole tree."""
 
-    def __init__(self, *, approve: bool = False) -> None:
+    def __init__(self, *, approve: bool | None = None) -> None:
         self._lock = threading.Lock()
+        #: Pause before every cell; None until the run sets it from its options.
         self.approve = approve
         self._paused = False
         self._stop = False

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
+from ..engine.steering import interrupts_noted
 from ..engine.text import is_binary, strip_ansi
 from ..engine.types import CellOutcome
 from ..engine.watchdog import CellTimeout, time_limit
@@ -255,11 +256,13 @@ class ShellExecutor:
 
         original_showtraceback = shell._showtraceback
 
+        noted = interrupts_noted()
+
         def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> None:
             collector.error(etype.__name__, str(evalue), stb)
-            # An interrupt ends the whole run with one line from the magic; its traceback through
-            # the generated cell stays in the record only.
-            if not quiet and not issubclass(etype, KeyboardInterrupt):
+            # A person's interrupt ends the whole run with one line from the magic; its traceback
+            # through the generated cell stays in the record only. One the code raised is shown.
+            if not quiet and not (issubclass(etype, KeyboardInterrupt) and interrupts_noted() != noted):
                 original_showtraceback(etype, _Shown(redact(str(evalue))), [redact(line) for line in stb])
 
         tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet, redact) for name in ("stdout", "stderr")}

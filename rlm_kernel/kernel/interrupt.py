@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from ..engine.steering import note_interrupt
+
 
 class InterruptRouter:
     """Installed for the duration of one run."""
@@ -27,6 +29,7 @@ class InterruptRouter:
         self.loop = task.get_loop()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        note_interrupt()  # a person's interrupt, not a KeyboardInterrupt the generated code raised
         if getattr(self.executor, "blocking", False):
             raise KeyboardInterrupt
         self.loop.call_soon_threadsafe(self._cancel)
