@@ -10,7 +10,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-SUFFIXES = (".txt", ".bin", ".json", ".pkl")
+from .datasets import Corpus, Table, open_reference
+
+SUFFIXES = (".txt", ".bin", ".json", ".ref", ".pkl")
 
 
 def _stem(log_path: Path) -> Path:
@@ -48,7 +50,10 @@ def _json_exact(obj: Any) -> bool:
 
 
 def _suffix(obj: Any) -> str:
-    """The plainest file format that gives back an equal object; pickle last."""
+    """The plainest file format that gives back an equal object; pickle last. Data on disk is
+    referred to (`.ref`: where it is, its listing's checksum), never copied."""
+    if isinstance(obj, Table | Corpus):
+        return ".ref"
     if isinstance(obj, str):
         return ".txt"
     if isinstance(obj, bytes | bytearray):
@@ -73,6 +78,8 @@ def write_context(obj: Any, stem: Path) -> Path:
         elif suffix == ".json":
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(obj, fh, ensure_ascii=False)
+        elif suffix == ".ref":
+            tmp.write_text(json.dumps(obj.reference(), indent=1), encoding="utf-8")
         else:
             with open(tmp, "wb") as fh:
                 pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -117,4 +124,6 @@ def read_context(p: Path) -> Any:
         return p.read_bytes()
     if p.suffix == ".json":
         return json.loads(p.read_text(encoding="utf-8"))
+    if p.suffix == ".ref":
+        return open_reference(p)
     return pickle.loads(p.read_bytes())  # our own file, written by write_context

@@ -7,6 +7,7 @@ the plainest format that gives back an equal object: text, raw bytes, JSON, and 
 from __future__ import annotations
 
 import ast
+import json
 import pprint
 import shutil
 import warnings
@@ -57,6 +58,7 @@ _LOADERS = {
     ".txt": ("", 'Path({name!r}).read_bytes().decode("utf-8")'),
     ".bin": ("", "Path({name!r}).read_bytes()"),
     ".json": ("\nimport json", 'json.loads(Path({name!r}).read_text(encoding="utf-8"))'),
+    ".ref": ("\nfrom rlm_kernel.engine.datasets import open_reference", "open_reference(Path({name!r}))"),
     ".pkl": ("\nimport pickle", "pickle.loads(Path({name!r}).read_bytes())"),
 }
 
@@ -101,6 +103,14 @@ def _sidecar_cell(path: Path, alias: str | None, *, type_name: str | None) -> Co
                 "its files came from.")
         warnings.warn(f"rlm export: the context was saved with pickle to {path.name}; only people who trust "
                       "the file should open the notebook", ContextPickleWarning, stacklevel=3)
+    if path.suffix == ".ref":
+        ref = json.loads(path.read_text(encoding="utf-8"))
+        note = (f"The input is data on disk at `{ref['source']}` ({ref['files']:,} files), referred to and not "
+                "copied: the notebook needs that data at the same place. Loading it warns if it changed.")
+        source = (f"{HEADER}\n# It is data on disk, opened lazily from where the run found it.\n"
+                  f"from pathlib import Path{extra_import}\n\n{NAME} = {load.format(name=path.name)}"
+                  f"{_alias_line(alias)}")
+        return ContextCell(source, path, note)
     size = f"{path.stat().st_size:,} bytes"
     source = (f"{HEADER}\n# It is large ({size}), so it lives in a file next to this notebook.\n"
               f"from pathlib import Path{extra_import}\n\n{NAME} = {load.format(name=path.name)}{_alias_line(alias)}")
