@@ -86,7 +86,7 @@ def test_text_files_are_a_lazy_corpus_with_streaming_search(text_dir: Path) -> N
     assert isinstance(corpus[1:3], Corpus) and len(corpus[1:3]) == 2
     hits = corpus.search(r"ERROR", max_hits=7)
     assert len(hits) == 7 and hits[0].line_no == 4 and "disk full" in str(hits[0])
-    assert corpus.count("error disk") == 50
+    assert corpus.count("error disk", ignore_case=True) == 50 and corpus.count("error disk") == 0
     assert corpus.read(0, 0, 12) == "day 0 line 0"
     pieces = list(corpus.chunks(1000))
     assert all(len(p) <= 1100 for p in pieces)

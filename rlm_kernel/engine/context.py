@@ -578,7 +578,8 @@ TABLE_HINT = ("It is too big to load: query it with SQL through DuckDB, e.g. "
               "then send only the rows that need reading to sub-calls.")
 FILES_HINT = ("They are read only when your code asks: len(context) files, context[i] reads file i whole, "
               "context.read(i, start, size) a byte range, context.lines(i) streams its lines, "
-              "context.search(regex, max_hits=100) and context.count(regex) stream over every line, and "
+              "context.search(regex, max_hits=100) and context.count(regex) stream over every line (case-sensitive "
+              "unless ignore_case=True), and "
               "context.chunks(50_000) yields pieces to send to llm_query_batched. Filter with search before "
               "reading.")
 

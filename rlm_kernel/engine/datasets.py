@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
-import io
 import json
 import os
 import re
@@ -33,6 +32,7 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 #: A str context longer than this, or with a newline, is text, never a path.
 _MAX_PATH_CHARS = 4096
 _READ_BLOCK = 1 << 20
+_SCAN_BLOCK = 8 << 20
 
 
 class DataChangedWarning(UserWarning):
@@ -245,23 +245,50 @@ class Corpus(_OnDisk, Sequence[str]):
         if "".join(buf).strip():
             yield "".join(buf)
 
-    def search(self, pattern: str, *, max_hits: int = 100, ignore_case: bool = True) -> list[Hit]:
+    def search(self, pattern: str, *, max_hits: int = 100, ignore_case: bool = False) -> list[Hit]:
         """Lines matching the regular expression `pattern`, streamed file by file; stops at `max_hits`."""
-        rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         hits: list[Hit] = []
         names = self.names()
-        for i in range(len(self.paths)):
-            for n, line in enumerate(self.lines(i), start=1):
-                if rx.search(line):
-                    hits.append(Hit(i, names[i], n, line[:2000]))
-                    if len(hits) >= max_hits:
-                        return hits
+        for i, line_no, line in self._matching_lines(pattern, ignore_case):
+            hits.append(Hit(i, names[i], line_no, line[:2000]))
+            if len(hits) >= max_hits:
+                break
         return hits
 
-    def count(self, pattern: str, *, ignore_case: bool = True) -> int:
+    def count(self, pattern: str, *, ignore_case: bool = False) -> int:
         """How many lines in the whole corpus match `pattern` (streamed; no limit)."""
-        rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-        return sum(1 for i in range(len(self.paths)) for line in self.lines(i) if rx.search(line))
+        return sum(1 for _ in self._matching_lines(pattern, ignore_case, want_text=False))
+
+    def _matching_lines(self, pattern: str, ignore_case: bool,
+                        want_text: bool = True) -> Iterator[tuple[int, int, str]]:
+        """(file, line number, line) of each line with a match. The regex searches blocks of whole lines and
+        jumps to the next line after a hit: Python code runs per matching line, not per line."""
+        rx = re.compile(pattern, re.MULTILINE | (re.IGNORECASE if ignore_case else 0))
+        for i, path in enumerate(self.paths):
+            line_base, carry = 1, ""
+            with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+                while True:
+                    block = fh.read(_SCAN_BLOCK)
+                    text = carry + block
+                    if not text:
+                        break
+                    cut = len(text) if not block else text.rfind("\n") + 1
+                    if cut == 0:  # one line longer than a block: read on
+                        carry = text
+                        continue
+                    body, carry = text[:cut], text[cut:]
+                    line_no, counted_to, m = line_base, 0, rx.search(body)
+                    while m is not None:
+                        start = body.rfind("\n", 0, m.start()) + 1
+                        end = body.find("\n", m.start())
+                        end = len(body) if end < 0 else end
+                        line_no += body.count("\n", counted_to, start)
+                        counted_to = start
+                        yield i, line_no, body[start:end].rstrip("\r") if want_text else ""
+                        m = rx.search(body, end + 1) if end < len(body) else None
+                    line_base += body.count("\n")
+                    if not block:
+                        break
 
     def describe(self, preview_chars: int) -> dict[str, Any]:
         names = self.names()
@@ -392,11 +419,11 @@ class Table(_OnDisk):
         schema = self.schema
         rows, estimated = self._row_count_for_description()
         sample = ""
-        if preview_chars:
-            buf = io.StringIO()
-            frame = self.head(5)
-            buf.write(frame.to_string(max_colwidth=60) if hasattr(frame, "to_string") else repr(frame))
-            sample = buf.getvalue()[:preview_chars]
+        if preview_chars:  # plain rows, no pandas: describing must stay cheap (pandas alone imports for ~1 s)
+            names = [n for n, _ in schema]
+            rows_ = self._scalar("SELECT * FROM context LIMIT 5")
+            sample = "\n".join([" | ".join(names)] + [" | ".join(_cell(v) for v in r) for r in rows_])
+            sample = sample[:preview_chars]
         return {"size": self.total_bytes, "size_unit": "bytes on disk", "size_estimated": False,
                 "files": len(self.paths), "format": self.format, "source": self.source,
                 "rows": rows, "rows_estimated": estimated,
@@ -415,6 +442,11 @@ class Table(_OnDisk):
         per_line = len(block) / lines
         header = 1 if self.format == "csv" else 0
         return max(0, int(self.total_bytes / per_line) - header * len(self.paths)), True
+
+
+def _cell(v: Any) -> str:
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _frame(rows: list[tuple[Any, ...]], names: list[str]) -> Any:

@@ -52,7 +52,7 @@ else:
     if hasattr(context, "search"):  # text files on disk: filter with a streaming search, read only the hits
         import re
         words = sorted({{w.lower() for w in re.findall(r"[A-Za-z]{{4,}}", question)}} - {{"which", "what", "where"}})
-        items = [str(h) for h in context.search("|".join(words), max_hits=2000)] if words else []
+        items = [str(h) for h in context.search("|".join(words), max_hits=2000, ignore_case=True)] if words else []
     elif hasattr(context, "sql"):  # a table on disk: read a sample of rows through SQL
         frame = context.sql("SELECT * FROM context USING SAMPLE 1000 ROWS")
         items = [", ".join(f"{{k}}={{v}}" for k, v in row.items()) for row in frame.to_dict("records")]
