@@ -180,7 +180,8 @@ def report_md(out: dict[str, Any]) -> str:
     m = out["dataset"]
     total = (m["parquet_bytes"] + m["text_bytes"]) / 1e9
     lines = [f"# Data bigger than memory ({out['when']}, load {out['load'][0]:.2f})", "",
-             f"Dataset: {total:.2f} GB on disk — {m['parquet_files']} Parquet files ({m['parquet_bytes'] / 1e9:.2f} GB, "
+             f"Dataset: {total:.2f} GB on disk — {m['parquet_files']} Parquet files "
+             f"({m['parquet_bytes'] / 1e9:.2f} GB, "
              f"{m['rows']:,} rows) and {m['text_files']} text files ({m['text_bytes'] / 1e9:.2f} GB).", "",
              "| context | first root request | run | RSS growth | answer | exact |", "|---|---:|---:|---:|---:|---|"]
     for kind, r in out["runs"].items():
