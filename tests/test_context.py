@@ -277,9 +277,12 @@ def test_open_file_is_refused_with_read_advice(tmp_path):
         check_context(fh)
 
 
-def test_path_is_refused_with_read_advice(tmp_path):
-    with pytest.raises(ContextError, match="read it first"):
-        check_context(tmp_path / "book.txt")
+def test_a_path_to_nothing_is_refused_with_advice(tmp_path):
+    """A path is opened lazily from disk (tests/test_datasets.py); one that names nothing says so."""
+    from rlm_kernel.engine.datasets import DataError, resolve_context
+
+    with pytest.raises(DataError, match="matches no files: check the path"):
+        resolve_context(tmp_path / "book.txt")
 
 
 def test_function_is_refused_with_call_advice():

@@ -16,6 +16,7 @@ from . import events as ev
 from .budgets import Budget
 from .clientset import ConfigError, make_clients
 from .context import check_context
+from .datasets import resolve_context
 from .events import EventBus
 from .executor import HeadlessExecutor
 from .loop import run_loop
@@ -63,6 +64,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     opts = _prepare(options, overrides)
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty: pass the question as the first argument (or the %%rlm cell body)")
+    context = resolve_context(context)
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)

@@ -14,6 +14,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .datasets import Corpus, Table, human_bytes
 from .text import omitted_note
 
 #: Lists and dicts up to this many entries are measured entry by entry; longer ones are sampled.
@@ -31,7 +32,8 @@ _TOTAL_NODE_BUDGET = 200_000
 _MAX_DEPTH = 20
 _FRAME_ROWS = 5
 
-SUPPORTED = "str, bytes, list, tuple, dict, or a pandas DataFrame/Series"
+SUPPORTED = ("str, bytes, list, tuple, dict, a pandas DataFrame/Series, or a path (a file, a directory or a "
+             "glob) opened lazily from disk")
 
 NO_CONTEXT = (
     "There is no context to work on: define a variable named `context` (for example "
@@ -71,6 +73,10 @@ def check_context(obj: Any) -> None:
 
 
 def _kind(obj: Any) -> str | None:
+    if isinstance(obj, Table):
+        return "table"
+    if isinstance(obj, Corpus):
+        return "files"
     if isinstance(obj, str):
         return "text"
     if isinstance(obj, bytes | bytearray):
@@ -109,7 +115,7 @@ def _conversion_hint(obj: Any) -> str:
     if isinstance(obj, io.IOBase):
         return "it is an open file; read the file into a str first (context = f.read())"
     if isinstance(obj, os.PathLike):
-        return "it is a path, not the file's contents; read it first (context = Path(p).read_text())"
+        return "the path matches no files; check it (a file, a directory or a glob such as data/*.parquet)"
     if isinstance(obj, types.GeneratorType | Iterator):
         return "reading it would use it up; wrap it in list(...) first (context = list(it))"
     if isinstance(obj, types.ModuleType):
@@ -261,6 +267,8 @@ _DESCRIBERS: dict[str, Callable[[Any, int], dict[str, Any]]] = {
     "mapping": _describe_mapping,
     "dataframe": _describe_dataframe,
     "series": _describe_series,
+    "table": lambda obj, budget: obj.describe(budget),
+    "files": lambda obj, budget: obj.describe(budget),
 }
 
 
@@ -535,6 +543,21 @@ def context_summary(meta: dict[str, Any]) -> str:
     elif kind == "series":
         name = f" {meta['name']}" if meta.get("name") else ""
         lines = [f"context: {meta['type']}{name} of {meta['length']:,} values, dtype {meta['dtype']}"]
+    elif kind == "table":
+        rows = f"{'about ' if meta['rows_estimated'] else ''}{meta['rows']:,}"
+        lines = [f"context: a table on disk (not in memory) of {rows} rows, {meta['files']:,} {meta['format']} "
+                 f"file(s), {human_bytes(meta['size'])}, at {meta['source']}"]
+        cols = ", ".join(f"{c} ({meta['dtypes'].get(c, '?')})" for c in meta["columns"])
+        more = f", … {meta['columns_omitted']:,} more" if meta["columns_omitted"] else ""
+        lines.append(f"columns: {cols}{more}")
+        lines.append(TABLE_HINT)
+    elif kind == "files":
+        lines = [f"context: {meta['files']:,} text file(s) on disk (not in memory), {human_bytes(meta['size'])}, "
+                 f"at {meta['source']}"]
+        fs = meta["file_sizes"]
+        lines.append(f"file sizes in bytes: min {fs['min']:,}, max {fs['max']:,}, mean {fs['mean']:,}; first: "
+                     + ", ".join(meta["first_files"]))
+        lines.append(FILES_HINT)
     else:
         lines = [f"context: {meta.get('type')}, {size}"]
     head, tail = meta.get("preview_head", ""), meta.get("preview_tail", "")
@@ -546,6 +569,19 @@ def context_summary(meta: dict[str, Any]) -> str:
         if tail:
             lines.append(tail)
     return "\n".join(lines)
+
+
+TABLE_HINT = ("It is too big to load: query it with SQL through DuckDB, e.g. "
+              "context.sql('SELECT col, count(*) AS n FROM context GROUP BY col') returns a DataFrame; "
+              "context.count() is the exact row count, context.head(5) a few rows, "
+              "context.batches(10000, query) streams a result in DataFrames. Filter and aggregate in SQL, "
+              "then send only the rows that need reading to sub-calls.")
+FILES_HINT = ("They are read only when your code asks: len(context) files, context[i] reads file i whole, "
+              "context.read(i, start, size) a byte range, context.lines(i) streams its lines, "
+              "context.search(regex, max_hits=100) and context.count(regex) stream over every line (case-sensitive "
+              "unless ignore_case=True), and "
+              "context.chunks(50_000) yields pieces to send to llm_query_batched. Filter with search before "
+              "reading.")
 
 
 def _counts_text(counts: dict[str, int]) -> str:

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-SAFE_SUFFIXES = (".txt", ".bin", ".json", ".literal", ".parquet", ".npy")
+from .datasets import Corpus, Table, open_reference
+
+SAFE_SUFFIXES = (".txt", ".bin", ".json", ".literal", ".parquet", ".npy", ".ref")
 SUFFIXES = (*SAFE_SUFFIXES, ".pkl")
 #: Longest Python literal written: ast.literal_eval is slow and needs many times the text's size in
 #: memory, so longer values are pickled.
@@ -71,7 +73,11 @@ def write_context(obj: Any, stem: Path) -> Path:
 
 
 def _writers(obj: Any) -> Iterator[tuple[str, Callable[[Any, Path], None]]]:
-    """The formats to try for `obj`, plainest first; pickle always last."""
+    """The formats to try for `obj`, plainest first; pickle always last. Data on disk (datasets.py) is
+    referred to (`.ref`: where it is, its listing's checksum), never copied."""
+    if isinstance(obj, Table | Corpus):
+        yield ".ref", _write_reference
+        return
     if isinstance(obj, str):
         yield ".txt", _write_text
         yield ".literal", _write_literal  # a str with lone surrogates: UTF-8 cannot hold it, repr can
@@ -141,6 +147,10 @@ def _write_npy(obj: Any, tmp: Path) -> None:
         np.save(fh, obj, allow_pickle=False)  # raises for arrays of Python objects
 
 
+def _write_reference(obj: Table | Corpus, tmp: Path) -> None:
+    tmp.write_text(json.dumps(obj.reference(), indent=1), encoding="utf-8")
+
+
 def _write_pickle(obj: Any, tmp: Path) -> None:
     with open(tmp, "wb") as fh:
         pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -195,6 +205,8 @@ def read_context(path: str | Path, *, trust: bool = False) -> Any:
         return _read_parquet(p)
     if suffix == ".npy":
         return _read_npy(p)
+    if suffix == ".ref":
+        return open_reference(p)
     if suffix == ".pkl":
         if not (trust or written_here(p)):
             raise UntrustedPickle(untrusted_message(p, HOW_TO_TRUST))

@@ -3,7 +3,10 @@ in `rlm(...)`, in the magic, in traitlets config and in the run record."""
 
 from __future__ import annotations
 
+import getpass
 import os
+import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,23 @@ DEFAULT_SUB_MODEL = "claude-haiku-5-5"
 
 
 def default_runs_dir() -> Path:
-    """`RLM_RUNS_DIR`, else ./rlm_runs, so a notebook's runs sit next to it."""
-    return Path(os.environ.get("RLM_RUNS_DIR") or "rlm_runs")
+    """`RLM_RUNS_DIR`, else ./rlm_runs, so a notebook's runs sit next to it. A kernel started in a folder
+    it cannot write (a remote kernel's image, a read-only share) records to a temporary folder instead
+    and says so once: set RLM_RUNS_DIR to a persistent volume there."""
+    if os.environ.get("RLM_RUNS_DIR"):
+        return Path(os.environ["RLM_RUNS_DIR"])
+    local = Path("rlm_runs")
+    if os.access(local if local.is_dir() else Path.cwd(), os.W_OK):
+        return local
+    fallback = Path(tempfile.gettempdir()) / f"rlm_runs-{getpass.getuser()}"
+    if fallback not in _WARNED:
+        _WARNED.add(fallback)
+        warnings.warn(f"rlm: {Path.cwd()} is not writable, so runs are recorded in {fallback}; set RLM_RUNS_DIR "
+                      "to a persistent folder to keep them", stacklevel=2)
+    return fallback
+
+
+_WARNED: set[Path] = set()
 
 
 class OptionError(ValueError):

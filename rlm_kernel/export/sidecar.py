@@ -9,6 +9,7 @@ no code from the file unless the reader says they trust a pickle, and names a mi
 from __future__ import annotations
 
 import ast
+import json
 import pprint
 import shutil
 import warnings
@@ -126,6 +127,11 @@ def _sidecar_cell(path: Path, alias: str | None, *, type_name: str | None) -> Co
                       "the file should open the notebook", ContextPickleWarning, stacklevel=3)
         lines.append("# It is a pickle, which can run code when loaded: set trust=True only if you trust its source.")
         load = f"read_sidecar({path.name!r}, trust=False)"
+    if path.suffix == ".ref":
+        ref = json.loads(path.read_text(encoding="utf-8"))
+        note = (f"The input is data on disk at `{ref['source']}` ({ref['files']:,} files), referred to and not "
+                "copied: the notebook needs that data at the same place. Loading it warns if it changed.")
+        lines[1] = "# It is data on disk, opened lazily from where the run found it (not copied: it must be there)."
     lines += ["from rlm_kernel.export import read_sidecar", "", f"{NAME} = {load}{_alias_line(alias)}"]
     return ContextCell("\n".join(lines), path, note)
 

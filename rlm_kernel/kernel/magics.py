@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ LINE_USAGE = """\
 %rlm config [option=value ...] [--reset]   show or set this session's defaults
 %rlm runs                                  list recorded runs with their status
 %rlm show [RUN]                            display a run again from its log
+%rlm ask [--option value ...] QUESTION     ask in one line; {expr} and $name expand (papermill parameters)
 %rlm resume [RUN] [--option value ...]     continue a stopped, interrupted or crashed run
 %rlm export PATH [RUN]                     write a run as a replayable notebook
   (--trust on resume/export: load a context that another process saved as a pickle; it can run code)
@@ -125,6 +127,30 @@ def resume_parser() -> _ArgParser:
     p.add_argument("--trust", action="store_true", help=TRUST_HELP)
     _add_option_flags(p)
     return p
+
+
+def split_ask_line(rest: str) -> tuple[str, str]:
+    """Split `%rlm ask` arguments into the option flags and the question, which is everything after the
+    last flag (and its value) or after `--`; the question is kept as typed (no shell quoting rules, so
+    "What's new?" works)."""
+    flags = {a for action in cell_parser()._actions for a in action.option_strings}
+    takes_value = {a for action in cell_parser()._actions if action.nargs != 0 and action.option_strings
+                   for a in action.option_strings}
+    pos, text = 0, rest
+    while True:
+        m = re.match(r"\s*(\S+)", text[pos:])
+        if m is None:
+            return text[:pos].strip(), ""
+        token = m.group(1)
+        name = token.split("=", 1)[0]
+        if token == "--":
+            return text[:pos].strip(), text[pos + m.end():].strip()
+        if name not in flags:
+            return text[:pos].strip(), text[pos:].strip()
+        pos += m.end()
+        if name in takes_value and "=" not in token:
+            v = re.match(r"\s*(\S+)", text[pos:])
+            pos += v.end() if v else 0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,6 +261,7 @@ class RLMMagics(Magics):
         sub, _, rest = line.strip().partition(" ")
         handlers: dict[str, Callable[[str], Any]] = {
             "config": self.do_config, "runs": self.do_runs, "show": self.do_show, "resume": self.do_resume,
+            "ask": self.do_ask,
             "export": self.do_export, "replay": self.do_replay,
         }
         if sub in ("", "help", "-h", "--help"):
@@ -270,6 +297,16 @@ class RLMMagics(Magics):
         log = self._find(rest.strip() or None)
         view_class = _view_class(self.shell)
         display(Markdown(run_markdown(log)) if view_class is None else view_class.from_log(log))
+
+    def do_ask(self, rest: str) -> Awaitable[RLMResult | None]:
+        """`%rlm ask [options] QUESTION`: the line form of %%rlm. IPython expands `{expr}` and `$name` in a
+        line magic (not in a cell magic's body), so a papermill parameter can carry the question."""
+        self._need_autoawait("%rlm ask")
+        options, question = split_ask_line(rest)
+        if not question.strip():
+            raise UsageError("%rlm ask: no question: %rlm ask [--option value ...] QUESTION "
+                             "(for example %rlm ask {question} with a question variable)")
+        return self.ask(options, question)
 
     def do_resume(self, rest: str) -> Awaitable[RLMResult | None]:
         self._need_autoawait("%rlm resume")

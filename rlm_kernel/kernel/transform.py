@@ -1,4 +1,4 @@
-"""Make `%%rlm` cells (and `%rlm resume` lines) coroutine cells.
+"""Make `%%rlm` cells (and `%rlm resume` / `%rlm ask` lines) coroutine cells.
 
 ipykernel runs a cell on its event loop, as a coroutine, only when the cell contains a top-level
 `await`; otherwise the cell blocks the loop and no widget click (comm message) is handled until it
@@ -15,7 +15,8 @@ import re
 from typing import Any
 
 _CELL = re.compile(r"%%rlm(?:[ \t]|$)")
-_RESUME = re.compile(r"^(?P<indent>[ \t]*)(?P<assign>[A-Za-z_][\w.]*[ \t]*=[ \t]*)?%rlm[ \t]+(?P<args>resume\b.*)$")
+_RESUME = re.compile(r"^(?P<indent>[ \t]*)(?P<assign>[A-Za-z_][\w.]*[ \t]*=[ \t]*)?%rlm[ \t]+"
+                     r"(?P<args>(?:resume|ask)\b.*)$")
 
 
 def is_rlm_cell(code: str) -> bool:

@@ -29,9 +29,13 @@ _STOP = frozenset(
 
 _STEP1 = '''```repl
 # Demo model, step 1: look at the input before touching it.
-unit = "characters" if isinstance(context, (str, bytes)) else "items"
-print(type(context).__name__, "with", f"{len(context):,}", unit)
-print(repr(context[:300]) if isinstance(context, (str, bytes, list, tuple)) else repr(list(context)[:10]))
+if hasattr(context, "sql") or hasattr(context, "search"):  # data on disk: describe it, read nothing
+    print(repr(context))
+    print(context.schema if hasattr(context, "sql") else context.names()[:10])
+else:
+    unit = "characters" if isinstance(context, (str, bytes)) else "items"
+    print(type(context).__name__, "with", f"{len(context):,}", unit)
+    print(repr(context[:300]) if isinstance(context, (str, bytes, list, tuple)) else repr(list(context)[:10]))
 ```'''
 
 _STEP2 = '''```repl
@@ -41,11 +45,19 @@ def as_text(x):
         return x.decode("utf-8", "replace")
     return x if isinstance(x, str) else str(x)
 
+question = {question!r}
 if isinstance(context, (str, bytes, bytearray)):
     text = as_text(context)
     pieces = [text[i:i + {chunk}] for i in range(0, len(text), {chunk})]
 else:
-    if isinstance(context, dict):
+    if hasattr(context, "search"):  # text files on disk: filter with a streaming search, read only the hits
+        import re
+        words = sorted({{w.lower() for w in re.findall(r"[A-Za-z]{{4,}}", question)}} - {{"which", "what", "where"}})
+        items = [str(h) for h in context.search("|".join(words), max_hits=2000, ignore_case=True)] if words else []
+    elif hasattr(context, "sql"):  # a table on disk: read a sample of rows through SQL
+        frame = context.sql("SELECT * FROM context USING SAMPLE 1000 ROWS")
+        items = [", ".join(f"{{k}}={{v}}" for k, v in row.items()) for row in frame.to_dict("records")]
+    elif isinstance(context, dict):
         items = [f"{{k}}: {{as_text(v)}}" for k, v in context.items()]
     else:
         items = [as_text(v) for v in context]
@@ -57,7 +69,6 @@ else:
         current += item + "\\n"
     if current:
         pieces.append(current)
-question = {question!r}
 ask = "Quote the sentences that answer the question, or NONE."
 prompts = [f"Question: {{question}}\\n\\nExcerpt:\\n{{p}}\\n\\n{{ask}}" for p in pieces]
 notes = llm_query_batched(prompts)
