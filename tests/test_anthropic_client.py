@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import warnings
 from typing import Any
@@ -59,12 +60,16 @@ def test_streams_text_deltas_in_order_and_maps_usage(fake_anthropic: FakeAnthrop
     reply = "The answer is forty-two, as computed by the REPL."
     fake_anthropic.script([reply])
     fake_anthropic.chunk_chars = 7
-    fake_anthropic.stream_delay = 0.03
-    deltas: list[tuple[float, str]] = []
-    done = ask(client_for(fake_anthropic), "What is six times seven?",
-               on_text=lambda t: deltas.append((time.monotonic(), t)))
-    assert [t for _, t in deltas] == [reply[i:i + 7] for i in range(0, len(reply), 7)]
-    assert deltas[-1][0] - deltas[0][0] >= 0.1  # they arrived over time, not all at the end
+    fake_anthropic.stream_hold = threading.Event()  # the rest of the reply waits for the first delta here
+    deltas: list[str] = []
+
+    def on_text(t: str) -> None:
+        deltas.append(t)
+        fake_anthropic.stream_hold.set()
+
+    done = ask(client_for(fake_anthropic), "What is six times seven?", on_text=on_text)
+    assert deltas == [reply[i:i + 7] for i in range(0, len(reply), 7)]
+    assert fake_anthropic.stream_hold_expired == 0  # the first delta came while the reply was still open
     assert done.text == reply and done.model == MODEL and done.stop_reason == "end_turn"
     assert done.usage.output_tokens == count_tokens(reply)
     assert done.usage.input_tokens == count_tokens("You are terse.") + count_tokens("What is six times seven?")

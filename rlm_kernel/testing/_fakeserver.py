@@ -317,10 +317,13 @@ class FakeModelServer:
     """Base of FakeAnthropic and FakeOpenAI. Subclasses define the endpoint and wire format.
 
     Knobs (all may be changed while running): `responder`, `latency` (seconds or a function of
-    the request), `stream_delay` (seconds between streamed deltas), `chunk_chars` (characters per
-    delta), `fault_rate` with `fault_retry_after_ms`, `api_key` (require this key), `models` (only
-    these ids exist), `context_window` (reject longer prompts), `cache.min_tokens`, `max_in_flight`
-    with `in_flight_retry_after` (429 beyond that many concurrent requests)."""
+    the request), `stream_delay` (seconds between streamed deltas), `stream_hold` (a threading.Event:
+    after the first delta the stream waits until it is set, so a test proves deltas reach the client
+    before the reply ends by setting it from its callback; `stream_hold_expired` counts waits that timed
+    out), `chunk_chars` (characters per delta), `fault_rate` with `fault_retry_after_ms`, `api_key`
+    (require this key), `models` (only these ids exist), `context_window` (reject longer prompts),
+    `cache.min_tokens`, `max_in_flight` with `in_flight_retry_after` (429 beyond that many concurrent
+    requests)."""
 
     endpoint: ClassVar[str] = "/v1/messages"
     label: ClassVar[str] = "fake"
@@ -345,6 +348,9 @@ class FakeModelServer:
         self.responder: Responder = as_responder(reply)
         self.latency = latency
         self.stream_delay = 0.0
+        self.stream_hold: threading.Event | None = None
+        self.stream_hold_timeout = 10.0
+        self.stream_hold_expired = 0
         self.chunk_chars = 12
         self.fault_rate = fault_rate
         self.fault_retry_after_ms: float | None = 20
@@ -565,6 +571,9 @@ class FakeModelServer:
         return [text[i : i + n] for i in range(0, len(text), n)]
 
     def _pause_between_chunks(self) -> None:
+        if self.stream_hold is not None and not self.stream_hold.wait(self.stream_hold_timeout):
+            self.stream_hold_expired += 1  # the client never showed it had the first pieces
+            self.stream_hold.set()  # once is enough to tell: the rest of the reply goes out now
         if self.stream_delay:
             time.sleep(self.stream_delay)
 
