@@ -147,14 +147,12 @@ def test_clobbered_helpers_and_context_are_restored(srv, tmp_path):
 # --- sub-calls --------------------------------------------------------------------------------
 
 def test_batched_subcalls_run_concurrently_in_order(srv, tmp_path):
-    srv.latency = lambda r: 0.2 if r.model != ROOT else 0.0
+    srv.latency = lambda r: 1.0 if r.model != ROOT else 0.0  # long enough for the others to arrive
     code = "```repl\nres = llm_query_batched([f'echo {i}' for i in range(64)])\nprint(res[:3], len(res))\n```"
-    t0 = time.monotonic()
     result = ask(srv, tmp_path, [code, "FINAL_VAR(res)"], sub=lambda r: r.last_user_text().upper(), concurrency=64)
-    wall = time.monotonic() - t0
     assert result.subcalls == 64
     assert eval(result.answer) == [f"ECHO {i}" for i in range(64)]
-    assert wall < 64 * 0.2 / 4, wall  # far below the serial 12.8 s
+    assert srv.peak_in_flight >= 16, srv.peak_in_flight  # held together, not one after another
 
 
 def test_failed_prompt_in_a_batch_gives_an_error_string_in_its_slot(srv, tmp_path):

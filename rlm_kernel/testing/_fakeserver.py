@@ -363,6 +363,8 @@ class FakeModelServer:
         self.max_in_flight: int | None = None
         self.in_flight_retry_after: float = 0.5
         self._in_flight = 0
+        #: The most requests the server has held at once: how concurrent a client really was.
+        self.peak_in_flight = 0
         #: Messages of responder failures (script exhausted, exceptions), for assertions.
         self.errors: list[str] = []
         self._rng = random.Random(seed)
@@ -460,6 +462,7 @@ class FakeModelServer:
         with self._lock:
             self._requests.clear()
             self._faults.clear()
+            self.peak_in_flight = 0
         self._counters.clear()
         self.cache.clear()
         self.errors.clear()
@@ -509,6 +512,7 @@ class FakeModelServer:
             if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
                 return False
             self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             return True
 
     def _answer(self, h: _Handler, request: Request, leave: Callable[[], None]) -> None:
