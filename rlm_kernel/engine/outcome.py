@@ -30,6 +30,9 @@ class RLMResult:
     demo: bool = False
     answer_source: str = "partial"
     log_path: Path | None = None
+    #: The answer as the Python object it was read from (FINAL_VAR(df) -> the DataFrame), else the answer
+    #: text itself. In memory only: the run record keeps the text.
+    value: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def record(cls, run: Run, status: str, answer: str, source: str, reason: str | None) -> RLMResult:
@@ -38,7 +41,8 @@ class RLMResult:
         cost = run.budget.cost() if run.parent is None else None
         result = cls(answer=answer, status=status, reason=reason, run_id=run.run_id, question=run.question,
                      steps=run.step, subcalls=run.subcalls, elapsed=round(time.time() - run.started_at, 3),
-                     usage=usage, cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path)
+                     usage=usage, cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path,
+                     value=_value(run, answer))
         run.emit(ev.RUN_FINISHED, status=status, answer=answer, answer_source=source, reason=reason,
                  usage={m: u.to_dict() for m, u in usage.items()}, cost=cost, elapsed=result.elapsed,
                  steps=result.steps, subcalls=result.subcalls)
@@ -83,3 +87,19 @@ class RLMResult:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(f"RLMResult(status={self.status!r}, steps={self.steps}, answer={self.answer[:200]!r})")
+
+
+def _value(run: Run, answer: str) -> Any:
+    """The object behind `answer`, if the answer is that object's text (a redacted or rewritten answer
+    keeps no object: its text is all that may leave the run). Plain text answers are their own value."""
+    from .run import NO_VALUE
+
+    value = run.answer_value
+    if value is NO_VALUE and run.answer.get("ready") and not isinstance(run.answer.get("content"), str):
+        value = run.answer["content"]  # answer["content"] = df; answer["ready"] = True
+    if value is NO_VALUE or value is None or isinstance(value, str):
+        return answer
+    try:
+        return value if str(value) == answer else answer
+    except Exception:
+        return answer

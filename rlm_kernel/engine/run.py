@@ -35,6 +35,10 @@ CHARS_PER_TOKEN = 3.0
 RECORD_OUTPUT_LIMIT = 1_000_000
 
 
+#: `answer_value` before anything answered (None is a value an answer can have).
+NO_VALUE: Any = object()
+
+
 def new_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
@@ -53,6 +57,8 @@ class Run:
         self.step = 0
         self.messages: list[dict[str, Any]] = []
         self.answer: dict[str, Any] = {"content": "", "ready": False}
+        #: The object the answer was read from (FINAL_VAR(df) -> the DataFrame), for `result.value`.
+        self.answer_value: Any = NO_VALUE
         self.last_reply = ""
         self.subcalls = 0
         self.usage: dict[str, Usage] = {}
@@ -142,6 +148,7 @@ class Run:
             return run.child_batch(list(prompts), None if contexts is None else list(contexts))
 
         def FINAL(text: Any) -> None:
+            run.answer_value = text
             run.answer.update(content=str(text), ready=True)
 
         def FINAL_VAR(name: Any) -> None:
@@ -162,12 +169,15 @@ class Run:
         return set(self._helpers) - {"context", "context_0"}
 
     def resolve_var(self, name: Any) -> str:
+        """The answer FINAL_VAR(name) gives, as text; the object itself is kept as `answer_value`."""
         if not isinstance(name, str):
-            return str(name)  # FINAL_VAR(value) is a common slip: answer with the value
+            self.answer_value = name  # FINAL_VAR(value) is a common slip: answer with the value
+            return str(name)
         key = name.strip().strip("\"'")
         ns = self.executor.namespace
         if key not in ns:
             raise NameError(missing_variable(key, ns, self._helpers))
+        self.answer_value = ns[key]
         return str(ns[key])
 
     # --- root turns ---------------------------------------------------------------------------

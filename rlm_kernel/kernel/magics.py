@@ -337,6 +337,8 @@ class RLMMagics(Magics):
             raise self._explain(exc, tracker) from None
         view.finish(result)
         self._remember(result.run_id, runs_dir, result.log_path)
+        if result.value is not result.answer:  # FINAL_VAR(df): the object itself, shown as it shows anywhere
+            display(result.value)
         return result
 
     @staticmethod
