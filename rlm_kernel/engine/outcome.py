@@ -33,6 +33,8 @@ class RLMResult:
     #: The answer as the Python object it was read from (FINAL_VAR(df) -> the DataFrame), else the answer
     #: text itself. In memory only: the run record keeps the text.
     value: Any = field(default=None, repr=False, compare=False)
+    #: Where the run's code ran, so a follow-up (`ask`) continues in the same namespace. In memory only.
+    executor: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def record(cls, run: Run, status: str, answer: str, source: str, reason: str | None) -> RLMResult:
@@ -42,7 +44,7 @@ class RLMResult:
         result = cls(answer=answer, status=status, reason=reason, run_id=run.run_id, question=run.question,
                      steps=run.step, subcalls=run.subcalls, elapsed=round(time.time() - run.started_at, 3),
                      usage=usage, cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path,
-                     value=_value(run, answer))
+                     value=_value(run, answer), executor=run.executor)
         run.emit(ev.RUN_FINISHED, status=status, answer=answer, answer_source=source, reason=reason,
                  usage={m: u.to_dict() for m, u in usage.items()}, cost=cost, elapsed=result.elapsed,
                  steps=result.steps, subcalls=result.subcalls)
@@ -58,6 +60,18 @@ class RLMResult:
     @property
     def total_usage(self) -> Usage:
         return Usage.sum(self.usage.values())
+
+    def ask(self, question: str, **options: Any) -> RLMResult:
+        """A follow-up question in the same REPL: the model is told this run's question, answer and code,
+        and the variables its code made are still there. Options as for rlm(); the run's own options
+        (model, provider, ...) are the defaults."""
+        from .api import rlm
+        from .options import RLMOptions
+
+        started = self.run.started() or {}
+        recorded = RLMOptions.from_recorded(started.get("options")).public_dict()
+        merged = {**{k: v for k, v in recorded.items() if v is not None}, **options}
+        return rlm(question, continue_from=self, **merged)
 
     def export(self, path: str | Path) -> Path:
         """Write the run as a replayable notebook (the export room reads only the log)."""

@@ -21,6 +21,7 @@ from .compat import missing_variable, run_children, show_vars
 from .context import context_summary, describe_context
 from .events import EventBus
 from .executor import HeadlessExecutor
+from .followup import account
 from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
@@ -65,6 +66,8 @@ class Run:
         self.started_at = time.time()
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
+        #: The questions before this one when it is a follow-up (followup.earlier_questions), else None.
+        self.earlier: list[dict[str, Any]] | None = None
         self.protocol = choose_protocol(options.protocol, clients.label)
         self.last_outcome: CellOutcome | None = None
         self._helpers = self._make_helpers()
@@ -87,6 +90,10 @@ class Run:
         meta = describe_context(self.context, preview_chars=self.options.preview_chars)
         system = self.protocol.system_prompt(self)
         first = self.protocol.first_user(self, self.question, context_summary(meta))
+        continued: dict[str, Any] = {}
+        if self.earlier:
+            first = account(self.earlier, self.executor.namespace, set(self._helpers)) + "\n\n" + first
+            continued = {"continues": self.earlier[-1]["run_id"], "earlier": self.earlier}
         self.messages = [{"role": "user", "content": first}]
         self.system = system
         parent = self.parent
@@ -95,7 +102,7 @@ class Run:
                   demo=self.clients.demo, depth=self.depth, root_run_id=self.root_run_id,
                   parent_run_id=parent.run_id if parent else None, parent_step=parent.step if parent else None,
                   parent_subcall_id=self.parent_subcall_id, system=system, first_message=first,
-                  bind_name=bind_name, protocol=self.protocol.name)
+                  bind_name=bind_name, protocol=self.protocol.name, **continued)
         self.bind()
 
     # --- namespace ----------------------------------------------------------------------------
