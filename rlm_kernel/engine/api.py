@@ -19,6 +19,7 @@ from .context import check_context
 from .datasets import resolve_context
 from .events import EventBus
 from .executor import HeadlessExecutor
+from .followup import earlier_questions
 from .loop import run_loop
 from .modelio import ModelIO, default_io, run_on_new_thread
 from .options import RLMOptions
@@ -59,12 +60,23 @@ async def _with_batches(run: Run) -> RLMResult:
 
 async def arun(question: str, context: Any, *, options: RLMOptions | None = None, executor: Executor | None = None,
                steering: Steering | None = None, subscribers: Sequence[Subscriber] = (),
-               bind_name: str = "context", io: ModelIO | None = None, **overrides: Any) -> RLMResult:
-    """Run an RLM on `context` to answer `question`. Config and context errors raise before anything starts."""
+               bind_name: str = "context", io: ModelIO | None = None,
+               continue_from: RLMResult | RunLog | str | Path | None = None, **overrides: Any) -> RLMResult:
+    """Run an RLM on `context` to answer `question`. Config and context errors raise before anything starts.
+
+    `continue_from` (an earlier result or its log) makes this a follow-up in the same REPL: the model is
+    told the earlier questions, answers and code (followup.py), and their variables are still there."""
     opts = _prepare(options, overrides)
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question is empty: pass the question as the first argument (or the %%rlm cell body)")
     context = resolve_context(context)
+    earlier = None
+    if continue_from is not None:
+        prev = continue_from.run if isinstance(continue_from, RLMResult) else (
+            continue_from if isinstance(continue_from, RunLog) else RunLog.read(continue_from))
+        earlier = earlier_questions(prev)
+        if executor is None and isinstance(continue_from, RLMResult):
+            executor = continue_from.executor
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)
@@ -74,6 +86,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     bus = EventBus(Redactor(clients.keys))  # the key in use and the environment's credentials, as of now
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
+    run.earlier = earlier
     run.log_path = opts.resolved_runs_dir() / f"{run.run_id}.jsonl"
     writer = RunLogWriter(run.log_path)
     bus.subscribe(writer)
@@ -175,11 +188,15 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
 
     Options are the `%%rlm` names: model, sub_model, max_iterations, max_depth, max_subcalls,
     max_tokens, max_cost, cell_timeout, timeout, output_limit, concurrency, provider, base_url, ..."""
+    previous = options.get("continue_from")
+    if context is _MISSING and isinstance(previous, RLMResult) and previous.executor is not None:
+        context = previous.executor.namespace.get("context", _MISSING)
     if context is _MISSING:
         raise TypeError("rlm() needs the input: rlm(question, context=your_data)")
     subscribers = options.pop("subscribers", ())
     steering = options.pop("steering", None) or Steering()
-    executor = options.pop("executor", None) or HeadlessExecutor()
+    executor = options.pop("executor", None) or (previous.executor if isinstance(previous, RLMResult) else None) \
+        or HeadlessExecutor()
 
     def go() -> RLMResult:
         return asyncio.run(arun(question, context, executor=executor, steering=steering,

@@ -30,6 +30,11 @@ class RLMResult:
     demo: bool = False
     answer_source: str = "partial"
     log_path: Path | None = None
+    #: The answer as the Python object it was read from (FINAL_VAR(df) -> the DataFrame), else the answer
+    #: text itself. In memory only: the run record keeps the text.
+    value: Any = field(default=None, repr=False, compare=False)
+    #: Where the run's code ran, so a follow-up (`ask`) continues in the same namespace. In memory only.
+    executor: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def record(cls, run: Run, status: str, answer: str, source: str, reason: str | None) -> RLMResult:
@@ -43,7 +48,8 @@ class RLMResult:
         # The answer as recorded, secrets redacted: FINAL_VAR of a variable holding a key returns no key.
         return cls(answer=done["answer"], status=status, reason=done["reason"], run_id=run.run_id,
                    question=run.question, steps=run.step, subcalls=run.subcalls, elapsed=elapsed, usage=usage,
-                   cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path)
+                   cost=cost, demo=run.clients.demo, answer_source=source, log_path=run.log_path,
+                   value=_value(run, done["answer"]), executor=run.executor)
 
     @property
     def run(self) -> RunLog:
@@ -55,6 +61,18 @@ class RLMResult:
     @property
     def total_usage(self) -> Usage:
         return Usage.sum(self.usage.values())
+
+    def ask(self, question: str, **options: Any) -> RLMResult:
+        """A follow-up question in the same REPL: the model is told this run's question, answer and code,
+        and the variables its code made are still there. Options as for rlm(); the run's own options
+        (model, provider, ...) are the defaults."""
+        from .api import rlm
+        from .options import RLMOptions
+
+        started = self.run.started() or {}
+        recorded = RLMOptions.from_recorded(started.get("options")).public_dict()
+        merged = {**{k: v for k, v in recorded.items() if v is not None}, **options}
+        return rlm(question, continue_from=self, **merged)
 
     def export(self, path: str | Path) -> Path:
         """Write the run as a replayable notebook (the export room reads only the log)."""
@@ -84,3 +102,19 @@ class RLMResult:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(f"RLMResult(status={self.status!r}, steps={self.steps}, answer={self.answer[:200]!r})")
+
+
+def _value(run: Run, answer: str) -> Any:
+    """The object behind `answer`, if the answer is that object's text (a redacted or rewritten answer
+    keeps no object: its text is all that may leave the run). Plain text answers are their own value."""
+    from .run import NO_VALUE
+
+    value = run.answer_value
+    if value is NO_VALUE and run.answer.get("ready") and not isinstance(run.answer.get("content"), str):
+        value = run.answer["content"]  # answer["content"] = df; answer["ready"] = True
+    if value is NO_VALUE or value is None or isinstance(value, str):
+        return answer
+    try:
+        return value if str(value) == answer else answer
+    except Exception:
+        return answer

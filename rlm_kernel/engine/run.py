@@ -24,6 +24,7 @@ from .compat import missing_variable, run_children, show_vars
 from .context import context_summary, describe_context
 from .events import EventBus
 from .executor import HeadlessExecutor
+from .followup import account
 from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
@@ -39,6 +40,10 @@ CHARS_PER_TOKEN = 3.0
 RECORD_OUTPUT_LIMIT = 1_000_000
 #: Seconds a parent waits for a cancelled child run to record its end.
 CHILD_END_WAIT = 5.0
+
+
+#: `answer_value` before anything answered (None is a value an answer can have).
+NO_VALUE: Any = object()
 
 
 def new_id() -> str:
@@ -59,12 +64,16 @@ class Run:
         self.step = 0
         self.messages: list[dict[str, Any]] = []
         self.answer: dict[str, Any] = {"content": "", "ready": False}
+        #: The object the answer was read from (FINAL_VAR(df) -> the DataFrame), for `result.value`.
+        self.answer_value: Any = NO_VALUE
         self.last_reply = ""
         self.subcalls = 0
         self.usage: dict[str, Usage] = {}
         self.started_at = time.time()
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
+        #: The questions before this one when it is a follow-up (followup.earlier_questions), else None.
+        self.earlier: list[dict[str, Any]] | None = None
         self.protocol = choose_protocol(options.protocol, clients.label)
         prompts.check(options.prompt, self.protocol.name)
         self.last_outcome: CellOutcome | None = None
@@ -94,13 +103,17 @@ class Run:
         meta = describe_context(self.context, preview_chars=self.options.preview_chars)
         system = self.protocol.system_prompt(self)
         first = self.protocol.first_user(self, self.question, context_summary(meta))
+        continued: dict[str, Any] = {}
+        if self.earlier:
+            first = account(self.earlier, self.executor.namespace, set(self._helpers)) + "\n\n" + first
+            continued = {"continues": self.earlier[-1]["run_id"], "earlier": self.earlier}
         parent = self.parent
         started = self.emit(
             ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
             model=self.model, sub_model=self.sub_model, provider=self.clients.label, demo=self.clients.demo,
             depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
             parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
-            first_message=first, bind_name=bind_name, protocol=self.protocol.name)
+            first_message=first, bind_name=bind_name, protocol=self.protocol.name, **continued)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
         self.messages = [{"role": "user", "content": started["first_message"]}]
@@ -164,6 +177,7 @@ class Run:
             return run.child_batch(list(prompts), None if contexts is None else list(contexts))
 
         def FINAL(text: Any) -> None:
+            run.answer_value = text
             run.answer.update(content=str(text), ready=True)
 
         def FINAL_VAR(name: Any) -> None:
@@ -184,12 +198,15 @@ class Run:
         return set(self._helpers) - {"context", "context_0"}
 
     def resolve_var(self, name: Any) -> str:
+        """The answer FINAL_VAR(name) gives, as text; the object itself is kept as `answer_value`."""
         if not isinstance(name, str):
-            return str(name)  # FINAL_VAR(value) is a common slip: answer with the value
+            self.answer_value = name  # FINAL_VAR(value) is a common slip: answer with the value
+            return str(name)
         key = name.strip().strip("\"'")
         ns = self.executor.namespace
         if key not in ns:
             raise NameError(missing_variable(key, ns, self._helpers))
+        self.answer_value = ns[key]
         return str(ns[key])
 
     # --- root turns ---------------------------------------------------------------------------

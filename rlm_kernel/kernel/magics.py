@@ -114,6 +114,9 @@ def cell_parser() -> _ArgParser:
     p = _ArgParser(prog="%%rlm", description="Ask the question in the cell body about a variable.")
     p.add_argument("--context", default="context", metavar="NAME",
                    help="the variable holding the input (default: context)")
+    p.add_argument("--continue", dest="continue_", action="store_true",
+                   help="a follow-up to this session's last run: the model is told its question, answer and "
+                        "code, and its variables are still here")
     _add_option_flags(p)
     return p
 
@@ -218,6 +221,8 @@ class RLMMagics(Magics):
         self.defaults = defaults
         #: This session's latest run log; the default for show/resume/export.
         self.last_log: Path | None = None
+        #: This session's latest finished run, what `%%rlm --continue` follows up.
+        self.last_result: RLMResult | None = None
         #: Runs started in this process: resuming them needs no namespace rebuild.
         self.session_runs: set[str] = set()
 
@@ -244,13 +249,19 @@ class RLMMagics(Magics):
                 f"or name another one with --context NAME.")
             raise one_line(ContextError(message), message)
         context = self.shell.user_ns[name]
+        previous = None
+        if args.continue_:
+            previous = self.last_result
+            if previous is None:
+                raise UsageError("%%rlm --continue: there is no earlier run in this session to follow up; "
+                                 "ask with %%rlm first")
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, question.strip(), options)
         executor = ShellExecutor(self.shell)
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return arun(question, context, options=options, executor=executor, steering=steering,
-                        subscribers=subscribers)
+                        subscribers=subscribers, continue_from=previous)
 
         return await self._drive(start, executor, steering, view, options.resolved_runs_dir())
 
@@ -397,9 +408,12 @@ class RLMMagics(Magics):
             raise self._explain(exc, tracker) from None
         view.finish(result)
         self._remember(result.run_id, runs_dir, result.log_path)
+        self.last_result = result
         if result.status == "failed":
             failed = RunFailed(result)
             raise one_line(failed, f"RunFailed: {failed}")
+        if result.value is not result.answer:  # FINAL_VAR(df): the object itself, shown as it shows anywhere
+            display(result.value)
         return result
 
     @staticmethod

@@ -65,6 +65,7 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
             return Verdict(problem=(f"{written} names REPL variables, so it was evaluated there, and that "
                                     f"raised {type(exc).__name__}: {exc}. Check the expression, or answer with "
                                     "FINAL_VAR(name) of a variable that holds the answer."))
+        run.answer_value = value
         return Verdict(answer=str(value))
     if ran_code:
         return Verdict(problem=(

@@ -1,0 +1,71 @@
+"""Follow-up questions in the same REPL: what the model is told about the questions before.
+
+A follow-up starts a new run (its own log, linked by `continues`) on the same namespace, so every
+variable the earlier runs made is still there. The model does not get the earlier transcripts, which
+grow with every step and would mostly repeat outputs it no longer needs; it gets a compact account:
+each earlier question and answer, the code that ran (each cell cut to its first lines), and the
+variables the REPL holds now with their types and sizes. benchmarks/followup.py measures its size
+against the transcript it replaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import events as ev
+from .compat import show_vars
+from .record import RunLog
+
+#: Earlier questions told in full (question, answer, cells); older ones keep question and answer only.
+FULL_QUESTIONS = 3
+ANSWER_CHARS = 1_500
+CELL_LINES = 4
+CELL_CHARS = 400
+CELLS_PER_RUN = 12
+
+
+def _cut(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _cell_gist(code: str) -> str:
+    lines = [ln for ln in code.strip().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    gist = "\n".join(lines[:CELL_LINES])
+    more = len(lines) - CELL_LINES
+    if more > 0:
+        gist += f"\n… ({more} more line{'s' if more != 1 else ''})"
+    return _cut(gist, CELL_CHARS)
+
+
+def earlier_questions(log: RunLog) -> list[dict[str, Any]]:
+    """The chain of questions that led to `log`'s run, oldest first: each with its answer and cells.
+    Earlier links come from the `earlier` field the run recorded when it started."""
+    started = log.started() or {}
+    finished = log.finished() or {}
+    root = started.get("run_id")
+    cells = [e["code"] for e in log.of_run(root) if e["type"] == ev.CELL_FINISHED] if root else []
+    this = {"question": started.get("question", ""), "answer": finished.get("answer", ""),
+            "status": finished.get("status", "unknown"), "steps": finished.get("steps", 0),
+            "subcalls": finished.get("subcalls", 0), "cells": cells, "run_id": root}
+    return [*started.get("earlier", []), this]
+
+
+def account(chain: list[dict[str, Any]], namespace: dict[str, Any], helpers: set[str]) -> str:
+    """The text the model reads before a follow-up question."""
+    parts = ["This is a follow-up. Earlier in this session you answered the questions below, in this same "
+             "REPL: everything your code made is still defined, so build on it instead of recomputing."]
+    for n, q in enumerate(chain, start=1):
+        full = n > len(chain) - FULL_QUESTIONS
+        parts.append(f"\nQuestion {n}: {_cut(q['question'], 600)}")
+        status = "" if q["status"] == "done" else f" (the run ended {q['status']}, so this may be partial)"
+        parts.append(f"Answer {n}{status}: {_cut(q['answer'] or '(none)', ANSWER_CHARS if full else 300)}")
+        if full and q["cells"]:
+            shown = q["cells"][-CELLS_PER_RUN:]
+            skipped = len(q["cells"]) - len(shown)
+            parts.append(f"Code that ran ({q['steps']} steps, {q['subcalls']} sub-calls"
+                         + (f"; the first {skipped} cells left out" if skipped else "") + "):")
+            parts.extend(f"[{i}] " + _cell_gist(code).replace("\n", "\n    ")
+                         for i, code in enumerate(shown, start=skipped + 1))
+    variables = str(show_vars(namespace, helpers)).strip()
+    parts.append("\nVariables in the REPL now:\n" + (variables or "(none besides context)"))
+    return "\n".join(parts)
