@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import warnings
 from typing import Any
@@ -55,16 +56,25 @@ def test_is_a_model_client() -> None:
     assert AnthropicClient().label == "anthropic"
 
 
-def test_streams_text_deltas_in_order_and_maps_usage(fake_anthropic: FakeAnthropic) -> None:
+def test_streams_text_deltas_in_order_and_maps_usage(fake_anthropic: FakeAnthropic,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     reply = "The answer is forty-two, as computed by the REPL."
     fake_anthropic.script([reply])
     fake_anthropic.chunk_chars = 7
-    fake_anthropic.stream_delay = 0.03
-    deltas: list[tuple[float, str]] = []
+    first_seen = threading.Event()
+    held: list[bool] = []
+
+    def hold_rest_until_first_delta_seen() -> None:  # the server's pause before its 2nd, 3rd... delta
+        if not held:
+            held.append(first_seen.wait(timeout=10))
+        time.sleep(0.03)
+
+    monkeypatch.setattr(fake_anthropic, "_pause_between_chunks", hold_rest_until_first_delta_seen)
+    deltas: list[str] = []
     done = ask(client_for(fake_anthropic), "What is six times seven?",
-               on_text=lambda t: deltas.append((time.monotonic(), t)))
-    assert [t for _, t in deltas] == [reply[i:i + 7] for i in range(0, len(reply), 7)]
-    assert deltas[-1][0] - deltas[0][0] >= 0.1  # they arrived over time, not all at the end
+               on_text=lambda t: (deltas.append(t), first_seen.set()))
+    assert deltas == [reply[i:i + 7] for i in range(0, len(reply), 7)]
+    assert held == [True]  # the first delta reached on_text while the server still held the rest
     assert done.text == reply and done.model == MODEL and done.stop_reason == "end_turn"
     assert done.usage.output_tokens == count_tokens(reply)
     assert done.usage.input_tokens == count_tokens("You are terse.") + count_tokens("What is six times seven?")
