@@ -26,11 +26,11 @@ ROOT = "claude-sonnet-5-5"
 JUPYTER_MODULES = ("IPython", "ipykernel", "ipywidgets", "jupyter_client", "nbformat", "anywidget", "traitlets")
 
 
-def test_engine_imports_nothing_from_jupyter():
+def test_engine_imports_nothing_from_jupyter(tmp_path):
     code = ("import sys, rlm_kernel\nfrom rlm_kernel import rlm\nimport rlm_kernel.engine.api\n"
             "r = rlm('q?', context='some text here', model='demo', runs_dir=sys.argv[1])\n"
             f"bad = [m for m in sys.modules if m.split('.')[0] in {JUPYTER_MODULES!r}]\nprint(bad)")
-    out = subprocess.run([sys.executable, "-c", code, "/tmp/rlm-import-check"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
