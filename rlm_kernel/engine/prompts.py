@@ -34,10 +34,8 @@ Available in the REPL:
 - `context`: the input (described below). Inspect it with code: slice, search, split, count.
 - `llm_query(prompt, model=None) -> str`: ask a language model one question; it can read about \
 {sub_window:,} tokens, so pass it chunks of `context`, not all of it.
-- `llm_query_batched(prompts, model=None, batch=None) -> list[str]`: many prompts concurrently, answers in \
-the same order; a failed prompt gives a string starting with "Error:" in its slot. Prefer this over a loop \
-of llm_query. `batch=True` sends them through a batch service at half the price whose answers take minutes: \
-use it only when the question asks to save cost on a very large fan-out.
+- `llm_query_batched(prompts, model=None) -> list[str]`: many prompts concurrently, answers in the same \
+order; a failed prompt gives a string starting with "Error:" in its slot. Prefer this over a loop of llm_query.
 - `rlm_query(prompt, context=None) -> str`: start a child of yourself with its own REPL on `context` \
 (a sub-task too large for one llm_query).
 - `print()` to see values; keep printed output small, the rest of the output is cut.
@@ -69,7 +67,8 @@ In the REPL:
 - `llm_query(prompt) -> str` asks a sub-model one question. {sub_size}
 - `llm_query_batched(prompts) -> list[str]` asks many at once and returns the answers in order (a failed \
 prompt's slot starts with "Error:"). Use it instead of calling llm_query in a loop; send at most \
-{batch_cap} prompts per call.
+{batch_cap} prompts per call. Only when the question asks to save cost on a very large fan-out, \
+`llm_query_batched(prompts, batch=True)` sends them at half the price, with answers in minutes.
 - `rlm_query(prompt, context=None)` and `rlm_query_batched(prompts, contexts=None)` hand a sub-task to a \
 helper that has a REPL of its own, for parts that need several steps.
 - `SHOW_VARS()` lists the variables you have made.
