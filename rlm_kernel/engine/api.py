@@ -45,6 +45,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)
+    await clients.discover(io)
     steering = steering or Steering(approve=opts.approve)
     bus = EventBus()
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
@@ -84,6 +85,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         context = load_context(log.path)
     io = io or default_io()
     clients = make_clients(opts, io)
+    await clients.discover(io)
     steering = steering or Steering(approve=opts.approve)
     bus = EventBus()
     root_id = started["run_id"]

@@ -40,7 +40,13 @@ class RLMOptions:
     max_cost: float | None = _opt(None, "Dollar budget; enforced for models with a known price.")
     cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.")
     timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.")
-    output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).")
+    output_limit: int | None = _opt(None, "Characters of cell output the model sees per step (head + tail); "
+                                          "unset: a quarter of the root model's window, at most 20,000.")
+    context_window: int | None = _opt(None, "Input window of the root model in tokens; unset: known for Claude, "
+                                            "read from an OpenAI-compatible server that reports it (vLLM, "
+                                            "llama.cpp), else 8,192 is assumed.")
+    sub_context_window: int | None = _opt(None, "Input window of the sub-model in tokens; unset: as for "
+                                                "context_window (which it defaults to for the same model).")
     concurrency: int = _opt(32, "Concurrent sub-calls in llm_query_batched (64 prompts at 32 take two rounds).")
     memoize: bool = _opt(True, "Answer an identical sub-call (same model and prompt) once per run tree.")
     preview_chars: int = _opt(2000, "Characters of the context shown to the root model as a head/tail "

@@ -46,6 +46,8 @@ class Request(dict):
         self.time = time.monotonic()
         self.status: int | None = None
         self.error_type: str | None = None
+        #: The streamed reply ended without a finish reason (a cut-short or empty stream).
+        self.cut = False
 
     @property
     def model(self) -> str | None:
@@ -83,10 +85,13 @@ def content_text(content: Any) -> str:
 @dataclass
 class Reply:
     """A scripted reply; a plain string means `Reply(text)`. `stop_reason` None means the API's
-    normal end ("end_turn" / "stop") unless the fake truncates for max_tokens."""
+    normal end ("end_turn" / "stop") unless the fake truncates for max_tokens. With `cut`, a
+    streamed reply ends after its text with no finish/stop reason, the way a server that dropped
+    the request ends it (with text "", an empty stream)."""
 
     text: str
     stop_reason: str | None = None
+    cut: bool = False
 
 
 Responder = Callable[[Request], "str | Reply"]
@@ -433,6 +438,9 @@ class FakeModelServer:
             with self._lock:
                 request = Request(body, path=path, headers=headers, size=len(raw), index=len(self._requests))
                 self._requests.append(request)
+            if h.command == "GET" and (info := self._get(path)) is not None:
+                request.status = 200
+                return h.send_json(200, info, self._response_headers())
             if h.command != "POST" or path != self.endpoint:
                 return self._send_error(h, request, 404, f"{h.command} {path} is not served here")
             if bad_json:
@@ -445,7 +453,7 @@ class FakeModelServer:
                 return self._send_error(h, request, fault.status, fault.message, fault.headers())
             problem = self._check(request, h.headers)
             if problem is not None:
-                return self._send_error(h, request, *problem)
+                return self._refuse(h, request, *problem)
             try:
                 reply = self.responder(request)
             except Exception as err:  # a broken responder is a failed test, not a retry
@@ -498,6 +506,14 @@ class FakeModelServer:
     # -- subclass hooks --
     def _check(self, request: Request, headers: Any) -> tuple[int, str] | None:
         """(status, message) when the request must be refused (auth, model, size...)."""
+        return None
+
+    def _refuse(self, h: _Handler, request: Request, status: int, message: str) -> None:
+        """Answer a request `_check` refused: the API's error response (a subclass may bend it)."""
+        self._send_error(h, request, status, message)
+
+    def _get(self, path: str) -> Any:
+        """The JSON body for `GET path`, or None to answer 404."""
         return None
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:

@@ -145,16 +145,16 @@ class AnthropicClient(SDKClient):
         if system_param:
             params["system"] = system_param
         started = time.perf_counter()
-        try:
-            async with sdk.messages.stream(**params) as stream:
-                async for text in stream.text_stream:
-                    if on_text is not None:
-                        on_text(text)
-                final = await stream.get_final_message()
-        except anthropic.AnthropicError as err:
-            raise self._error(self._explain(err, model)) from None
-        except httpx2.HTTPError as err:
-            raise self._broken(err) from None
+        final = await self._attempt(sdk, params, model, on_text)
+        if final is None or final.stop_reason is None:
+            # The stream ended before the reply did (a proxy or a local server dropped it): once more.
+            final = await self._attempt(sdk, params, model, on_text) or final
+            if final is None or (final.stop_reason is None and not final.content):
+                raise self._error(
+                    f"{self.base_url} returned an empty reply with no stop reason for {model}, twice: the stream "
+                    "ended before the reply began. A proxy or local server may have dropped the request "
+                    "(a prompt over its window, or a request cut off by another); check its log."
+                )
         u = final.usage
         usage = Usage(
             input_tokens=u.input_tokens or 0,
@@ -170,6 +170,23 @@ class AnthropicClient(SDKClient):
             stop_reason=final.stop_reason,
             latency=time.perf_counter() - started,
         )
+
+    async def _attempt(self, sdk: anthropic.AsyncAnthropic, params: dict[str, Any], model: str,
+                       on_text: TextCallback | None) -> Any:
+        """One streamed request: its final message, or None when the stream carried no message at all."""
+        try:
+            async with sdk.messages.stream(**params) as stream:
+                async for text in stream.text_stream:
+                    if on_text is not None:
+                        on_text(text)
+                try:
+                    return await stream.get_final_message()
+                except AssertionError:  # the SDK's way of saying no message_start ever came
+                    return None
+        except anthropic.AnthropicError as err:
+            raise self._error(self._explain(err, model)) from None
+        except httpx2.HTTPError as err:
+            raise self._broken(err) from None
 
     def context_window(self, model: str) -> int | None:
         return context_window_for(model)
