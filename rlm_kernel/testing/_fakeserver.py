@@ -85,9 +85,9 @@ def content_text(content: Any) -> str:
 @dataclass
 class Reply:
     """A scripted reply; a plain string means `Reply(text)`. `stop_reason` None means the API's
-    normal end ("end_turn" / "stop") unless the fake truncates for max_tokens. With `cut`, a
-    streamed reply ends after its text with no finish/stop reason, the way a server that dropped
-    the request ends it (with text "", an empty stream)."""
+    normal end ("end_turn" / "stop") unless the fake truncates for max_tokens. With `cut`, the
+    reply ends after its text with no finish/stop reason, the way a server that dropped the
+    request ends it (streamed with text "": an empty stream; FakeOpenAI's JSON: finish_reason null)."""
 
     text: str
     stop_reason: str | None = None

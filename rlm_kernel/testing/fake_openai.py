@@ -184,14 +184,15 @@ class FakeOpenAI(FakeModelServer):
                 requests=1, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached
             )
 
+        finish_reason = None if reply.cut else finish
         if request.stream:
-            self._stream(h, request, ident, created, text, None if reply.cut else finish, usage, fault, account)
+            self._stream(h, request, ident, created, text, finish_reason, usage, fault, account)
         else:
             account()
             h.send_json(200, {
                 "id": ident, "object": "chat.completion", "created": created, "model": request["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": finish, "logprobs": None}],
+                             "finish_reason": finish_reason, "logprobs": None}],
                 "usage": usage,
             }, self._response_headers())
 
