@@ -102,3 +102,12 @@ def test_fit_fails_with_a_reason_when_even_the_question_is_too_long() -> None:
     with pytest.raises(ValueError, match="preview_chars") as info:
         window.fit("", [{"role": "user", "content": "z" * 40_000}], "m", 2_048, 500)
     assert "2,048" in str(info.value)
+
+
+def test_the_refusal_suggests_a_chunk_size_that_fits_this_kind_of_text() -> None:
+    digits = "7" * 20_000
+    refusal = window.too_long(digits, "qwen", 8_192, 16_000)
+    assert refusal is not None
+    suggested = int(refusal.split("at most about ")[1].split(" characters")[0].replace(",", ""))
+    assert window.too_long(digits[:suggested], "qwen", 8_192, 16_000) is None
+    assert window.too_long(digits[: suggested * 2], "qwen", 8_192, 16_000) is not None

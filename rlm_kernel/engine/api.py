@@ -139,7 +139,8 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     """Answer `question` about `context` with a Recursive Language Model, from any Python process.
 
     Options are the `%%rlm` names: model, sub_model, max_iterations, max_depth, max_subcalls,
-    max_tokens, max_cost, cell_timeout, timeout, output_limit, concurrency, provider, base_url, ..."""
+    max_tokens, max_cost, cell_timeout, timeout, output_limit, concurrency, provider, base_url,
+    context_window (the model's window in tokens, for servers that do not report it), ..."""
     if context is _MISSING:
         raise TypeError("rlm() needs the input: rlm(question, context=your_data)")
     subscribers = options.pop("subscribers", ())

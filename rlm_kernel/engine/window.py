@@ -50,7 +50,8 @@ def too_long(prompt: str, model: str, window: int | None, max_output_tokens: int
     estimate = estimate_tokens(prompt)
     if estimate + output_reserve(window, max_output_tokens) <= window:
         return None
-    chars = int((window - output_reserve(window, max_output_tokens)) * 3)
+    # Characters that fit, at this text's own characters per token (digits and CJK run far fewer).
+    chars = int((window - output_reserve(window, max_output_tokens)) * len(prompt) / estimate * 0.9)
     return (f"Error: prompt too long for {model} (about {estimate:,} tokens; its window is {window:,}). "
             f"Split the input into chunks of at most about {chars:,} characters and use llm_query_batched.")
 
