@@ -237,3 +237,21 @@ def test_anthropic_empty_stream_is_retried_then_an_error(monkeypatch: pytest.Mon
         srv.script([Reply("", cut=True), Reply("", cut=True)])
         with pytest.raises(ModelError, match="empty reply with no stop reason"):
             ask(AnthropicClient(api_key="k", base_url=srv.url, max_retries=0), model="claude-haiku-5-5")
+
+
+def test_a_rescued_reply_warns_once_about_the_server(caplog: pytest.LogCaptureFixture) -> None:
+    with FakeOpenAI() as srv:
+        srv.script([Reply("", cut=True), "first", Reply("", cut=True), "second"])
+        client = OpenAICompatClient(srv.base_url, max_retries=0)
+
+        async def twice() -> list[str]:
+            try:
+                return [(await client.complete(model=MODEL, system="", max_output_tokens=50,
+                                               messages=[{"role": "user", "content": "hi"}])).text for _ in "ab"]
+            finally:
+                await client.aclose()
+
+        with caplog.at_level("WARNING", logger="rlm_kernel.engine.clients.openai_client"):
+            assert asyncio.run(twice()) == ["first", "second"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "--interrupt_requests false" in warning and "empty" in warning

@@ -162,11 +162,12 @@ class OpenAICompatClient(SDKClient):
             reply = await self._attempt(self._whole, params, model, None)
             if not reply.text and not reply.complete:
                 raise self._error(self._empty_reply(model, msgs))
-            if first.text and not self._warned_cut:
+            if not self._warned_cut:
                 self._warned_cut = True
-                log.warning("%s cut a streamed reply short (no finish reason); it was asked again without "
-                            "streaming. llama-cpp-python does this unless started with --interrupt_requests "
-                            "false.", self.base_url)
+                log.warning("%s ended a streamed reply with no finish reason (%s); asked again without "
+                            "streaming, it answered. llama-cpp-python does this when requests overlap, unless "
+                            "started with --interrupt_requests false.", self.base_url,
+                            "cut short" if first.text else "empty")
             if on_text is not None and reply.text.startswith(first.text):
                 on_text(reply.text[len(first.text):])
             elif on_text is not None and reply.text:
