@@ -1,6 +1,6 @@
 """A stand-in model that really solves the generated tasks, for running eval_real offline (CI).
 
-Served by FakeAnthropic, it plays three parts, told apart by the request:
+Served by FakeAnthropic (or FakeOpenAI), it plays three parts, told apart by the request:
 
 * the RLM root model (the run's system prompt is the engine's): turn 1 writes REPL code that
   splits `context` and asks the sub-model about every piece with llm_query_batched, then
@@ -65,16 +65,26 @@ def count_categories(text: str) -> dict[str, int]:
     return dict(found)
 
 
+def system_text(request: Request) -> str:
+    """The system prompt, as the Messages API sends it or as chat completions' first message."""
+    messages = request.get("messages") or []
+    if messages and messages[0].get("role") == "system":
+        return content_text(messages[0].get("content"))
+    return content_text(request.get("system"))
+
+
 class FakeModel:
-    """Responder for FakeAnthropic; `root_model` is the id the RLM root and the baseline use."""
+    """Responder for FakeAnthropic or FakeOpenAI; `root_model` is the id the RLM root and the
+    baseline use (the sub-model may have the same id, as on a local server serving one model)."""
 
     def __init__(self, root_model: str) -> None:
         self.root_model = root_model
 
     def __call__(self, request: Request) -> str:
-        if request.model != self.root_model:
+        system = system_text(request)
+        if request.model != self.root_model or not system:  # sub-calls carry no system prompt
             return self.sub(request.last_user_text())
-        if content_text(request.get("system")) == DIRECT_SYSTEM:
+        if system == DIRECT_SYSTEM:
             return self.direct(request.last_user_text())
         return self.root(request)
 
@@ -105,8 +115,8 @@ class FakeModel:
     def direct(self, prompt: str) -> str:
         key = _KEY_RE.search(prompt)
         target = OOLONG_QUESTION_RE.search(prompt)
-        if target:
-            return str(count_categories(prompt).get(target.group(1), 0))
+        if target:  # count the document only: the question itself names the categories
+            return str(count_categories(prompt.split("</document>")[0]).get(target.group(1), 0))
         if key:
             return find_needle(prompt, key.group(1))
         return "I do not know."

@@ -6,14 +6,21 @@
   from templates of one of six categories that never name the category; the question asks how
   many messages fall in one category, so every line must be read and classified.
 
-Scoring follows the two benchmarks: a needle answer is right when it contains the number; a
-count scores 0.75 ** |answer - truth| (1 when exact, fading with the error)."""
+* Aggregation over records: sales records, one per line; the question asks for the total amount
+  of one region, so every matching line must be found and its amount added up (code does it).
+* Lookup in a dict: the context is a Python dict of generated keys to codes; the question asks
+  for one key's code (code does it in one line; a model reading it must not confuse neighbours).
+
+Scoring follows the benchmarks: a needle or a code is right when the answer contains it; a
+count scores 0.75 ** |answer - truth| (1 when exact, fading with the error); a total is right
+when the answer's first number is the total."""
 
 from __future__ import annotations
 
 import random
 import re
 from dataclasses import dataclass
+from typing import Any
 
 _ADJ = ("quiet", "bright", "ancient", "narrow", "restless", "golden", "hollow", "patient", "distant", "crooked",
         "gentle", "bitter", "silver", "humble", "vivid", "frozen", "eager", "sudden", "weary", "careful")
@@ -83,30 +90,45 @@ OOLONG_QUESTION = ("Each line of the input is a customer message (after 'Instanc
                    "into exactly one of these categories: {cats}. How many messages belong to the category "
                    "'{target}'? Answer with a single number.")
 OOLONG_QUESTION_RE = re.compile(r"How many messages belong to the category '([a-z]+)'")
+REGIONS = ("north", "south", "east", "west", "central")
+RECORDS_QUESTION = ("Each line of the input is one sale: date, region, item and amount in dollars. What is the "
+                    "total amount of all sales in the region '{region}'? Answer with a single number.")
+LOOKUP_QUESTION = ("The input is a Python dict mapping keys to access codes. What is the access code stored "
+                   "under the key '{key}'? Answer with the code only.")
+#: The units of each kind's size, for names and tables.
+UNITS = {"niah": "chars", "oolong": "records", "records": "records", "lookup": "keys"}
 
 
 @dataclass
 class Task:
-    kind: str  # "niah" | "oolong"
-    size: int  # characters (niah) or records (oolong)
+    kind: str  # "niah" | "oolong" | "records" | "lookup"
+    size: int  # characters (niah), records (oolong, records) or keys (lookup)
     seed: int
-    context: str
+    context: Any  # a str, except for lookup (a dict)
     question: str
     gold: str
 
     @property
     def name(self) -> str:
-        unit = "chars" if self.kind == "niah" else "records"
-        return f"{self.kind} {self.size:,} {unit} #{self.seed}"
+        return f"{self.kind} {self.size:,} {UNITS[self.kind]} #{self.seed}"
+
+    @property
+    def text(self) -> str:
+        """The context as one text, for a model that reads it directly."""
+        return self.context if isinstance(self.context, str) else repr(self.context)
 
     def score(self, answer: str) -> float:
         return score(self.kind, answer, self.gold)
 
 
 def score(kind: str, answer: str, gold: str) -> float:
+    if kind == "lookup":
+        return 1.0 if gold.lower() in (answer or "").lower() else 0.0
     numbers = re.findall(r"\d+", (answer or "").replace(",", ""))
     if kind == "niah":
         return 1.0 if gold in numbers else 0.0
+    if kind == "records":
+        return 1.0 if numbers and numbers[0] == gold else 0.0
     if not numbers:
         return 0.0
     return 0.75 ** abs(int(numbers[0]) - int(gold))
@@ -147,6 +169,38 @@ def oolong(n_records: int, seed: int = 0) -> Task:
     target = rng.choice(cats)
     question = OOLONG_QUESTION.format(cats=", ".join(cats), target=target)
     return Task("oolong", n_records, seed, "\n".join(lines), question, str(counts[target]))
+
+
+def records(n_records: int, seed: int = 0) -> Task:
+    """`n_records` sales lines; the question asks for the total amount of one region."""
+    rng = random.Random(f"records-{n_records}-{seed}")
+    lines, totals = [], dict.fromkeys(REGIONS, 0)
+    for _ in range(n_records):
+        region, amount = rng.choice(REGIONS), rng.randrange(5, 500)
+        totals[region] += amount
+        date = f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
+        lines.append(f"{date} | region: {region} | item: {rng.choice(_ITEMS)} | amount: {amount}")
+    region = rng.choice(REGIONS)
+    return Task("records", n_records, seed, "\n".join(lines), RECORDS_QUESTION.format(region=region),
+                str(totals[region]))
+
+
+def lookup(n_keys: int, seed: int = 0) -> Task:
+    """A dict of `n_keys` generated keys (adjective-noun-number) to codes; the question asks for one."""
+    rng = random.Random(f"lookup-{n_keys}-{seed}")
+    table: dict[str, str] = {}
+    while len(table) < n_keys:
+        key = f"{rng.choice(_ADJ)}-{rng.choice(_NOUN)}-{rng.randrange(10, 100)}"
+        table[key] = f"{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}{rng.randrange(100, 1000)}-{rng.randrange(1000, 10000)}"
+    key = rng.choice(list(table))
+    return Task("lookup", n_keys, seed, table, LOOKUP_QUESTION.format(key=key), table[key])
+
+
+MAKERS = {"niah": niah, "oolong": oolong, "records": records, "lookup": lookup}
+
+
+def make(kind: str, size: int, seed: int) -> Task:
+    return MAKERS[kind](size, seed)
 
 
 def classify(message: str) -> str | None:

@@ -72,7 +72,7 @@ def test_streams_text_deltas_in_order_and_maps_usage(fake_anthropic: FakeAnthrop
     assert done.text == reply and done.model == MODEL and done.stop_reason == "end_turn"
     assert done.usage.output_tokens == count_tokens(reply)
     assert done.usage.input_tokens == count_tokens("You are terse.") + count_tokens("What is six times seven?")
-    assert done.usage.calls == 1 and done.latency > 0.05
+    assert done.usage.calls == 1 and done.latency > 0
     [rec] = fake_anthropic.requests
     assert rec.stream and rec["max_tokens"] == 500
     assert "authorization" not in rec.headers

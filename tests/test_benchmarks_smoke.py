@@ -130,3 +130,48 @@ def test_sub_model_counts_what_it_is_given() -> None:
     assert scenarios.solve_subcall("SUM\n3\n4\n5") == "12"
     assert scenarios.context_chars_in("prompt zqabc zqdef end") == len("zqabc zqdef ")
     assert len(scenarios.words(1_234_567)) == 1_234_567
+
+
+def test_eval_real_runs_against_an_openai_compatible_server(tmp_path: Path) -> None:
+    from benchmarks import eval_real
+    from rlm_kernel.testing.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as srv:
+        srv.like("vllm").context_window = 16_384
+        srv.models = {"local"}
+        srv.responder = FakeModel("local")
+        status = eval_real.main([
+            "--provider", "openai", "--base-url", srv.base_url, "--model", "local", "--niah-sizes", "12000",
+            "--oolong-records", "60", "--record-counts", "0", "--lookup-keys", "0", "--seeds", "2",
+            "--systems", "ours,direct,rlms", "--peers-python", str(tmp_path / "no-such-python"),
+            "--option", "max_depth=1", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "eval_real.json").read_text())
+    assert status == 1, "the missing peer is an error row, not a crash"
+    assert data["meta"]["window"] == 16_384 and data["meta"]["rlm_options"]["max_depth"] == 1
+    assert "protocol" not in data["meta"]["rlm_options"], "passthrough options only when given"
+    rows = data["rows"]
+    assert {(r["kind"], r["method"]) for r in rows} == {(k, m) for k in ("niah", "oolong")
+                                                         for m in ("rlm", "direct", "rlms")}
+    for r in rows:
+        if r["method"] == "rlms":
+            assert "cannot start" in r["error"] and r["score"] == 0
+            continue
+        assert r["error"] is None and r["score"] == 1.0, r
+        assert (tmp_path / r["transcript"]).exists()
+    ours = [r for r in rows if r["method"] == "rlm"]
+    assert len(ours) == 4 and all(r["steps"] == 2 and r["subcalls"] >= 1 for r in ours)
+    log = (tmp_path / ours[0]["transcript"]).read_text().splitlines()
+    assert json.loads(log[0])["type"] == "run_started"
+    assert "| niah | 12,000 chars | rlm | 2 | 1.00 | 2/2 | 2.0 |" in (tmp_path / "eval_real.md").read_text()
+
+
+def test_record_and_lookup_tasks_have_the_answers_they_claim() -> None:
+    r = tasks.records(300, seed=1)
+    region = r.question.split("region '")[1].split("'")[0]
+    total = sum(int(line.rsplit("amount: ", 1)[1]) for line in r.context.splitlines() if f"region: {region} " in line)
+    assert str(total) == r.gold and r.score(f"{total}") == 1.0 and r.score(f"{total + 1}") == 0.0
+    lk = tasks.lookup(500, seed=2)
+    key = lk.question.split("key '")[1].split("'")[0]
+    assert isinstance(lk.context, dict) and len(lk.context) == 500 and lk.context[key] == lk.gold
+    assert lk.score(f"The code is {lk.gold.lower()}.") == 1.0 and lk.score("Q123-4567") == 0.0
+    assert lk.text.startswith("{") and tasks.make("lookup", 500, 2).gold == lk.gold

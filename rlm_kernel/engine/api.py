@@ -80,6 +80,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     check_context(context)
     io = io or default_io()
     clients = make_clients(opts, io)
+    await clients.discover(io)
     steering = steering or Steering()
     if steering.approve is None:
         steering.approve = opts.approve
@@ -124,6 +125,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         context = load_context(log.path, trust=trust)
     io = io or default_io()
     clients = make_clients(opts, io)
+    await clients.discover(io)
     steering = steering or Steering()
     if steering.approve is None:
         steering.approve = opts.approve
@@ -187,7 +189,8 @@ def rlm(question: str, context: Any = _MISSING, **options: Any) -> RLMResult:
     """Answer `question` about `context` with a Recursive Language Model, from any Python process.
 
     Options are the `%%rlm` names: model, sub_model, max_iterations, max_depth, max_subcalls,
-    max_tokens, max_cost, cell_timeout, timeout, output_limit, concurrency, provider, base_url, ..."""
+    max_tokens, max_cost, cell_timeout, timeout, output_limit, concurrency, provider, base_url,
+    context_window (the model's window in tokens, for servers that do not report it), ..."""
     previous = options.get("continue_from")
     if context is _MISSING and isinstance(previous, RLMResult) and previous.executor is not None:
         context = previous.executor.namespace.get("context", _MISSING)

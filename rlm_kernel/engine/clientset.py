@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .clients.demo import DEMO_ROOT, DEMO_SUB, DemoClient
 from .modelio import ModelIO
@@ -13,6 +13,9 @@ from .options import DEFAULT_ROOT_MODEL, DEFAULT_SUB_MODEL, RLMOptions
 from .types import ModelClient
 
 PROVIDERS = ("anthropic", "openai", "demo")
+#: Window assumed for a model on an OpenAI-compatible server that does not report one (llama-cpp-python,
+#: Ollama, OpenAI itself): small on purpose, since a guess too large means prompts the server drops.
+ASSUMED_WINDOW = 8_192
 
 
 class ConfigError(ValueError):
@@ -34,13 +37,38 @@ class ClientSet:
     demo: bool = False
     #: The keys the clients send: secrets wherever they appear, whatever they look like.
     keys: tuple[str, ...] = ()
+    #: Windows set by options (context_window, sub_context_window): they win over everything else.
+    windows: dict[str, int] = field(default_factory=dict)
+    #: The window of a model nobody reports (OpenAI-compatible servers), None where unknown is fine.
+    assumed_window: int | None = None
 
     def window(self, model: str) -> int | None:
+        """Input window of `model` in tokens: an option, else what the provider or server reports,
+        else the assumed window."""
+        return self.window_info(model)[0]
+
+    def window_info(self, model: str) -> tuple[int | None, str]:
+        """(window, where it came from: "option", "model id", "server: ...", "assumed", "unknown")."""
+        if model in self.windows:
+            return self.windows[model], "option"
         client = self.root if model == self.root_model else self.sub
-        return client.context_window(model)
+        known = client.context_window(model)
+        if known is not None:
+            source = getattr(client, "window_source", None)
+            return known, (source(model) if source else None) or "model id"
+        if self.assumed_window is not None:
+            return self.assumed_window, "assumed"
+        return None, "unknown"
 
     def sub_window(self) -> int | None:
-        return self.sub.context_window(self.sub_model)
+        return self.window(self.sub_model)
+
+    async def discover(self, io: ModelIO) -> None:
+        """Ask servers that can say for the windows no option set (once per client, on the I/O loop)."""
+        for client, model in ((self.root, self.root_model), (self.sub, self.sub_model)):
+            probe = getattr(client, "discover", None)
+            if probe is not None and model not in self.windows:
+                await io.call(probe([model]))
 
 
 def resolve_provider(options: RLMOptions) -> str:
@@ -75,8 +103,9 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
                                                           max_retries=options.max_retries,
                                                           timeout=options.request_timeout))
         io.submit(client.warm())  # overlaps client set-up with the run's own start
-        return ClientSet(client, client, options.model or DEFAULT_ROOT_MODEL,
-                         options.sub_model or DEFAULT_SUB_MODEL, "anthropic", keys=(key,))
+        root_model, sub_model = options.model or DEFAULT_ROOT_MODEL, options.sub_model or DEFAULT_SUB_MODEL
+        return ClientSet(client, client, root_model, sub_model, "anthropic", keys=(key,),
+                         windows=option_windows(options, root_model, sub_model))
     base_url = options.base_url or os.environ.get("RLM_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
         raise ConfigError("provider 'openai' needs base_url (or RLM_OPENAI_BASE_URL), e.g. http://127.0.0.1:8000/v1")
@@ -85,15 +114,30 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
     from .clients.openai_client import OpenAICompatClient
 
     key = options.api_key or os.environ.get("RLM_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
-    ident = ("openai", base_url, _digest(key or ""), options.max_retries, options.request_timeout)
+    sub_model = options.sub_model or options.model
+    windows = option_windows(options, options.model, sub_model)
+    ident = ("openai", base_url, _digest(key or ""), options.max_retries, options.request_timeout,
+             tuple(sorted(windows.items())))
     try:
         client = io.client(ident, lambda: OpenAICompatClient(base_url=base_url, api_key=key,
                                                               max_retries=options.max_retries,
-                                                              timeout=options.request_timeout))
+                                                              timeout=options.request_timeout,
+                                                              context_windows=windows))
     except ImportError as exc:  # the optional openai package is missing: its message says how to install it
         raise ConfigError(str(exc)) from None
-    return ClientSet(client, client, options.model, options.sub_model or options.model, "openai-compatible",
-                     keys=(key,) if key else ())
+    return ClientSet(client, client, options.model, sub_model, "openai-compatible", windows=windows,
+                     assumed_window=options.context_window or ASSUMED_WINDOW, keys=(key,) if key else ())
+
+
+def option_windows(options: RLMOptions, root_model: str, sub_model: str) -> dict[str, int]:
+    """The windows the options set, per model id. For one model serving both roles the smaller wins."""
+    windows: dict[str, int] = {}
+    for model, value in ((root_model, options.context_window), (sub_model, options.sub_context_window)):
+        if value is not None:
+            if value <= 0:
+                raise ConfigError(f"a context window is a positive number of tokens, got {value}")
+            windows[model] = min(value, windows.get(model, value))
+    return windows
 
 
 def _digest(secret: str) -> str:

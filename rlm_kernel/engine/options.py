@@ -76,7 +76,14 @@ class RLMOptions:
     cell_timeout: float | None = _opt(120.0, "Seconds one generated cell may run before it is interrupted.",
                                       above=0)
     timeout: float | None = _opt(None, "Wall-clock seconds for the whole run.", above=0)
-    output_limit: int = _opt(20_000, "Characters of cell output the model sees per step (head + tail).", least=1)
+    output_limit: int | None = _opt(None, "Characters of cell output the model sees per step (head + tail); "
+                                          "unset: a quarter of the root model's window, at most 20,000.", least=1)
+    context_window: int | None = _opt(None, "Input window of the root model in tokens; unset: known for Claude, "
+                                            "read from an OpenAI-compatible server that reports it (vLLM, "
+                                            "llama.cpp), else 8,192 is assumed.", least=1)
+    sub_context_window: int | None = _opt(None, "Input window of the sub-model in tokens; unset: as for "
+                                                "context_window (which it defaults to for the same model).",
+                                          least=1)
     concurrency: int = _opt(32, "Most sub-calls in flight over the run tree (llm_query_batched, llm_query, "
                                 "children). A ceiling: it narrows on 429/529 rate limits and widens again as "
                                 "calls succeed.", least=1)

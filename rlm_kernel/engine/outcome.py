@@ -83,7 +83,8 @@ class RLMResult:
     def summary(self) -> str:
         u = self.total_usage
         parts = [f"{self.status}", f"{self.steps} steps", f"{self.subcalls} sub-calls",
-                 f"{u.input_tokens + u.cache_read_tokens + u.cache_write_tokens:,} in / {u.output_tokens:,} out tokens"]
+                 f"{'≈' if u.estimated else ''}{u.input_tokens + u.cache_read_tokens + u.cache_write_tokens:,} in / "
+                 f"{u.output_tokens:,} out tokens{' (estimated)' if u.estimated else ''}"]
         if u.cache_read_tokens:
             parts.append(f"{u.cache_read_tokens:,} cached")
         if self.cost is not None:

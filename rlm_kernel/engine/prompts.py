@@ -279,7 +279,7 @@ def render(variant: str, protocol: str, *, output_limit: int, sub_window: int | 
 def system_prompt(run: Run, protocol: str) -> str:
     """The system prompt for `run`: its `prompt` option, its models' windows and its limits."""
     variant = variant_for(run.options.prompt, run.clients.window(run.model))
-    return render(variant, protocol, output_limit=run.options.output_limit, sub_window=run.clients.sub_window(),
+    return render(variant, protocol, output_limit=run.output_limit, sub_window=run.clients.sub_window(),
                   max_output_tokens=run.options.max_output_tokens,
                   batch_cap=max(1, min(run.options.concurrency, 16)))
 

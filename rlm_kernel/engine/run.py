@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import batches, prompts
+from . import batches, prompts, window
 from . import events as ev
 from .budgets import Budget, BudgetExceeded
 from .clientset import ClientSet
@@ -31,11 +31,10 @@ from .parser import strip_code_blocks
 from .protocol import choose as choose_protocol
 from .steering import PendingCell, Steering, interrupts_noted
 from .text import outputs_to_text, truncate
+from .tokens import estimate_tokens
 from .types import CellOutcome, Completion, Executor, ModelError, Usage
 from .watchdog import CellTimeout, expire
 
-#: Rough characters per token used for the preflight check; conservative for English and code.
-CHARS_PER_TOKEN = 3.0
 #: Largest text kept per output in the run record; the rest is cut with a note.
 RECORD_OUTPUT_LIMIT = 1_000_000
 #: Seconds a parent waits for a cancelled child run to record its end.
@@ -77,6 +76,8 @@ class Run:
         self.protocol = choose_protocol(options.protocol, clients.label)
         prompts.check(options.prompt, self.protocol.name)
         self.last_outcome: CellOutcome | None = None
+        #: Characters of cell output fed back per step: the option, else derived from the root window.
+        self.output_limit = options.output_limit or window.feedback_limit(clients.window(clients.root_model))
         self._helpers = self._make_helpers()
         self._displaced: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -113,11 +114,20 @@ class Run:
             model=self.model, sub_model=self.sub_model, provider=self.clients.label, demo=self.clients.demo,
             depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
             parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
-            first_message=first, bind_name=bind_name, protocol=self.protocol.name, **continued)
+            first_message=first, bind_name=bind_name, protocol=self.protocol.name,
+            output_limit=self.output_limit, windows=self.windows(), **continued)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
         self.messages = [{"role": "user", "content": started["first_message"]}]
         self.bind()
+
+    def windows(self) -> dict[str, dict[str, Any]]:
+        """The root and sub-model windows and where each came from, for the run record."""
+        out = {}
+        for model in dict.fromkeys((self.model, self.sub_model)):
+            tokens, source = self.clients.window_info(model)
+            out[model] = {"tokens": tokens, "source": source}
+        return out
 
     # --- namespace ----------------------------------------------------------------------------
     def bind(self) -> None:
@@ -212,13 +222,14 @@ class Run:
     # --- root turns ---------------------------------------------------------------------------
     async def root_turn(self) -> Completion:
         self.check_cancelled()
-        self.emit(ev.TURN_STARTED, step=self.step)
+        messages, removed, max_tokens = self.fit_root_prompt()
+        self.emit(ev.TURN_STARTED, step=self.step, **({"outputs_removed": removed} if removed else {}))
         step = self.step
         live = self.protocol.live(lambda delta: self.emit(ev.TURN_DELTA, step=step, text=delta))
         tools = {"tools": self.protocol.tools, "on_tool": live.on_tool} if self.protocol.tools else {}
-        request = self.clients.root.complete(model=self.model, system=self.system, messages=list(self.messages),
-                                             max_output_tokens=self.options.max_output_tokens,
-                                             on_text=live.on_text, cache=self.options.cache, **tools)
+        request = self.clients.root.complete(model=self.model, system=self.system, messages=messages,
+                                             max_output_tokens=max_tokens, on_text=live.on_text,
+                                             cache=self.options.cache, **tools)
         remaining = self.budget.remaining_time()
         try:
             async with asyncio.timeout(remaining):
@@ -236,6 +247,22 @@ class Run:
         self.messages.append(finished["message"] if c.tool_calls else {**message, "content": c.text})
         self.charge(self.model, c.usage)
         return c
+
+    def fit_root_prompt(self) -> tuple[list[dict[str, Any]], int, int]:
+        """(messages, old outputs removed, max_tokens) for the next root turn, checked against the root
+        window before anything is sent: a prompt over it would come back as an error, or from some
+        local servers as an empty reply. Old outputs go first (the model saw them, and the variables
+        they printed persist); when even the question and the latest output do not fit, the run fails
+        with a reason that says what to change."""
+        size = self.clients.window(self.model)
+        if size is None:
+            return list(self.messages), 0, self.options.max_output_tokens
+        try:
+            messages, removed, estimate = window.fit(self.system, self.messages, self.model, size,
+                                                     self.options.max_output_tokens)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        return messages, removed, window.reply_budget(size, estimate, self.options.max_output_tokens)
 
     # --- cells --------------------------------------------------------------------------------
     async def run_cell(self, index: int, code: str) -> str:
@@ -288,18 +315,11 @@ class Run:
             notes += (f"\nNote: {self._memo_hits} of {self._asked} prompts repeated an earlier prompt and were "
                       "answered once from memory; vary them if you wanted independent samples, or run with "
                       "memoize=False.")
-        return f"{head}\n{truncate(body, self.options.output_limit)}{notes}"
+        return f"{head}\n{truncate(body, self.output_limit)}{notes}"
 
     # --- sub-calls (run on the model I/O loop) ------------------------------------------------
     def _preflight(self, prompt: str, model: str) -> str | None:
-        window = self.clients.window(model)
-        if window is None:
-            return None
-        estimate = int(len(prompt) / CHARS_PER_TOKEN)
-        if estimate + self.options.max_output_tokens > window:
-            return (f"Error: prompt too long for {model} (about {estimate:,} tokens; its window is {window:,}). "
-                    f"Split the input into smaller chunks and use llm_query_batched.")
-        return None
+        return window.too_long(prompt, model, self.clients.window(model), self.options.max_output_tokens)
 
     async def subcall(self, kind: str, prompt: str, model: str | None, batch: str | None = None,
                       reserved: bool = False) -> str:
@@ -358,9 +378,11 @@ class Run:
         if self.options.memoize:
             memo[key] = shared
         try:
+            max_tokens = window.reply_budget(self.clients.window(model), estimate_tokens(prompt) + 4,
+                                             self.options.max_output_tokens)
             c = await self.clients.sub.complete(
                 model=model, system="", messages=[{"role": "user", "content": prompt}],
-                max_output_tokens=self.options.max_output_tokens, cache=False)
+                max_output_tokens=max_tokens, cache=False)
         except BaseException as exc:
             memo.pop(key, None)  # a failure is not remembered: the next ask tries again
             shared.set_exception(exc if isinstance(exc, Exception) else ModelError("sub-call cancelled"))

@@ -63,6 +63,8 @@ class RunSummary:
             parts.append(f"{u.cache_read_tokens:,} cache reads")
         if u.cache_write_tokens:
             parts.append(f"{u.cache_write_tokens:,} cache writes")
+        if u.estimated:
+            parts.append("partly estimated: a server reported no usage")
         return f"{u.total_tokens:,} ({' · '.join(parts)})"
 
     def cost_text(self) -> str:

@@ -13,13 +13,15 @@ from typing import Any, Protocol, runtime_checkable
 @dataclass
 class Usage:
     """Token counts for one call or a sum of calls. `input_tokens` excludes cached tokens,
-    as the Messages API reports them."""
+    as the Messages API reports them. `estimated` is True when any part was estimated from the
+    text (engine/tokens.py) because the server reported no usage."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     calls: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -31,6 +33,7 @@ class Usage:
         self.cache_read_tokens += other.cache_read_tokens
         self.cache_write_tokens += other.cache_write_tokens
         self.calls += other.calls
+        self.estimated = self.estimated or other.estimated
 
     @classmethod
     def sum(cls, usages: Iterable[Usage]) -> Usage:
@@ -40,13 +43,18 @@ class Usage:
             total.add(u)
         return total
 
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The counts; `estimated` only when True, so records of measured usage look as before."""
+        d: dict[str, Any] = asdict(self)
+        if not self.estimated:
+            d.pop("estimated")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Usage:
         d = d or {}
-        return cls(**{k: int(d.get(k, 0) or 0) for k in cls.__dataclass_fields__})
+        counts = {k: int(d.get(k, 0) or 0) for k in cls.__dataclass_fields__ if k != "estimated"}
+        return cls(**counts, estimated=bool(d.get("estimated")))
 
 
 @dataclass

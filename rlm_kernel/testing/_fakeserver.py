@@ -46,6 +46,8 @@ class Request(dict):
         self.time = time.monotonic()
         self.status: int | None = None
         self.error_type: str | None = None
+        #: The streamed reply ended without a finish reason (a cut-short or empty stream).
+        self.cut = False
 
     @property
     def model(self) -> str | None:
@@ -103,11 +105,14 @@ def content_text(content: Any) -> str:
 class Reply:
     """A scripted reply; a plain string means `Reply(text)`. `stop_reason` None means the API's
     normal end ("end_turn" / "stop", or "tool_use" / "tool_calls" when the reply calls tools)
-    unless the fake truncates for max_tokens. `tool_calls` are made with `tool_call(...)`."""
+    unless the fake truncates for max_tokens. `tool_calls` are made with `tool_call(...)`. With `cut`,
+    the reply ends after its text with no finish/stop reason, the way a server that dropped the
+    request ends it (streamed with text "": an empty stream; FakeOpenAI's JSON: finish_reason null)."""
 
     text: str = ""
     stop_reason: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    cut: bool = False
 
 
 _tool_ids = itertools.count(1)
@@ -486,6 +491,9 @@ class FakeModelServer:
                 return self._send_error(h, request, 400, "the body is not a JSON object")
             if self._serve_other(h, request):
                 return None
+            if h.command == "GET" and (info := self._get(path)) is not None:
+                request.status = 200
+                return h.send_json(200, info, self._response_headers())
             if h.command != "POST" or path != self.endpoint:
                 return self._send_error(h, request, 404, f"{h.command} {path} is not served here")
             if not self._enter():
@@ -528,7 +536,7 @@ class FakeModelServer:
         problem = self._check(request, h.headers)
         if problem is not None:
             leave()
-            return self._send_error(h, request, *problem)
+            return self._refuse(h, request, *problem)
         try:
             reply = self.responder(request)
         except Exception as err:  # a broken responder is a failed test, not a retry
@@ -588,6 +596,14 @@ class FakeModelServer:
 
     def _check(self, request: Request, headers: Any) -> tuple[int, str] | None:
         """(status, message) when the request must be refused (auth, model, size...)."""
+        return None
+
+    def _refuse(self, h: _Handler, request: Request, status: int, message: str) -> None:
+        """Answer a request `_check` refused: the API's error response (a subclass may bend it)."""
+        self._send_error(h, request, status, message)
+
+    def _get(self, path: str) -> Any:
+        """The JSON body for `GET path`, or None to answer 404."""
         return None
 
     def _error_body(self, status: int, message: str | None) -> dict[str, Any]:

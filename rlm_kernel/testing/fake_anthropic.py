@@ -254,7 +254,9 @@ class FakeAnthropic(FakeModelServer):
             self._counters.add(requests=1, input=uncached, output=usage["output_tokens"], cache_read=read,
                                cache_write=write)
 
-        if request.stream:
+        if request.stream and reply.cut:
+            self._cut_stream(h, request, message)
+        elif request.stream:
             self._stream(h, request, message, fault, account)
         else:
             request.status = 200
@@ -321,6 +323,21 @@ class FakeAnthropic(FakeModelServer):
                                 "usage": {"output_tokens": message["usage"]["output_tokens"]}})
         account()
         event("message_stop", {"type": "message_stop"})
+        h.end_stream()
+
+
+    def _cut_stream(self, h: _Handler, request: Request, message: dict[str, Any]) -> None:
+        """A stream that stops before message_delta: no stop reason, and no events at all for ''."""
+        request.status, request.cut = 200, True
+        h.start_stream(self._response_headers())
+        text = message["content"][0]["text"]
+        if text:
+            start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+            h.write_chunk(f"event: message_start\ndata: {json.dumps({'type': 'message_start', 'message': start})}\n\n")
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            h.write_chunk(f"event: content_block_start\ndata: {json.dumps(block)}\n\n")
+            delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+            h.write_chunk(f"event: content_block_delta\ndata: {json.dumps(delta)}\n\n")
         h.end_stream()
 
 

@@ -6,11 +6,19 @@ then `data: [DONE]`), the same scripting, faults, latency and recording as FakeA
 with `prefix_caching = True` the automatic prefix cache such servers report as
 `usage.prompt_tokens_details.cached_tokens`. `base_url` ends in /v1, as OpenAI clients expect.
 
+`like(kind)` reproduces what real local servers do: "vllm" lists `max_model_len` in GET /v1/models;
+"llama.cpp" has GET /props with `default_generation_settings.n_ctx`; "llama-cpp-python" lists
+models with no window, answers a streamed prompt over its window with HTTP 200 and an empty stream
+(non-streamed: a 400 naming the window), sends no usage in streams, and serves one request at a
+time; with `interrupt_requests = True` a streamed reply is cut off (no finish reason) as soon as
+another request is waiting, as llama-cpp-python's default does.
+
 Run `python -m rlm_kernel.testing.fake_openai --port 8766` for manual use."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -79,6 +87,54 @@ class FakeOpenAI(FakeModelServer):
         super().__init__(reply=reply, **kwargs)
         #: Report reused message prefixes as cached_tokens, like vLLM/OpenAI automatic caching.
         self.prefix_caching = False
+        #: Which window endpoint GET serves: None (none), "vllm", "llama.cpp", "llama-cpp-python".
+        self.listing: str | None = None
+        #: The model id listed when `models` is not set.
+        self.served_model = "fake-model"
+        #: Send the usage chunk a stream asks for (llama-cpp-python never does).
+        self.stream_usage = True
+        #: A streamed prompt over `context_window` gets HTTP 200 and an empty body (llama-cpp-python).
+        self.overflow_empty_stream = False
+        #: Serve one request at a time (llama-cpp-python); the rest wait their turn.
+        self.one_at_a_time = False
+        #: While one request streams, another waiting cuts it off (llama-cpp-python's default).
+        self.interrupt_requests = False
+        self._turn = threading.Lock()
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    def like(self, kind: str) -> FakeOpenAI:
+        """Behave like the named local server (see the module docstring); returns self."""
+        if kind not in ("vllm", "llama.cpp", "llama-cpp-python"):
+            raise ValueError(f"unknown server kind {kind!r}; use vllm, llama.cpp or llama-cpp-python")
+        self.listing = kind
+        if kind == "llama-cpp-python":
+            self.stream_usage = False
+            self.overflow_empty_stream = True
+            self.one_at_a_time = True
+        return self
+
+    def _get(self, path: str) -> Any:
+        ids = sorted(self.models) if self.models else [self.served_model]
+        if path == "/v1/models" and self.listing is not None:
+            extra: dict[str, Any] = {"owned_by": "me", "permissions": []}
+            if self.listing == "vllm":
+                extra = {"owned_by": "vllm", "max_model_len": self.context_window}
+            elif self.listing == "llama.cpp":
+                extra = {"owned_by": "llamacpp", "meta": {"n_ctx_train": 32768}}
+            return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, **extra} for i in ids]}
+        if path == "/props" and self.listing == "llama.cpp":
+            return {"default_generation_settings": {"n_ctx": self.context_window, "params": {}},
+                    "total_slots": 1, "model_path": f"/models/{ids[0]}.gguf"}
+        return None
+
+    def _refuse(self, h: _Handler, request: Request, status: int, message: str) -> None:
+        if self.overflow_empty_stream and request.stream and "maximum context length" in message:
+            request.status, request.cut = 200, True  # the error is only in the server's log
+            h.start_stream(self._response_headers())
+            h.end_stream()
+            return
+        super()._refuse(h, request, status, message)
 
     @property
     def base_url(self) -> str:
@@ -112,6 +168,20 @@ class FakeOpenAI(FakeModelServer):
         return [(json.dumps(m, sort_keys=True), count_tokens(text(m)), True) for m in request["messages"]]
 
     def _reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
+        if not (self.one_at_a_time or self.interrupt_requests):
+            return self._send_reply(h, request, reply, fault)
+        with self._waiting_lock:
+            self._waiting += 1
+        with self._turn:
+            with self._waiting_lock:
+                self._waiting -= 1
+            self._send_reply(h, request, reply, fault)
+
+    def _interrupted(self) -> bool:
+        with self._waiting_lock:
+            return self.interrupt_requests and self._waiting > 0
+
+    def _send_reply(self, h: _Handler, request: Request, reply: Reply, fault: Fault | None) -> None:
         text, finish = self._shape(request, reply)
         calls = [{"id": c["id"], "type": "function",
                   "function": {"name": c["name"], "arguments": json.dumps(c["input"])}} for c in reply.tool_calls]
@@ -138,15 +208,16 @@ class FakeOpenAI(FakeModelServer):
                 requests=1, prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached
             )
 
+        finish_reason = None if reply.cut else finish
         if request.stream:
-            self._stream(h, request, ident, created, text, finish, usage, fault, account, calls)
+            self._stream(h, request, ident, created, text, finish_reason, usage, fault, account, calls)
         else:
             account()
             h.send_json(200, {
                 "id": ident, "object": "chat.completion", "created": created, "model": request["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text or None if calls else text,
                                                      **({"tool_calls": calls} if calls else {})},
-                             "finish_reason": finish, "logprobs": None}],
+                             "finish_reason": finish_reason, "logprobs": None}],
                 "usage": usage,
             }, self._response_headers())
 
@@ -164,11 +235,12 @@ class FakeOpenAI(FakeModelServer):
         return text, finish
 
     def _stream(
-        self, h: _Handler, request: Request, ident: str, created: int, text: str, finish: str,
+        self, h: _Handler, request: Request, ident: str, created: int, text: str, finish: str | None,
         usage: dict[str, Any], fault: Fault | None, account: Callable[[], None],
         calls: list[dict[str, Any]] | None = None,
     ) -> None:
-        with_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        """Stream `text`; `finish` None ends it without a finish reason (a scripted cut)."""
+        with_usage = self.stream_usage and bool((request.get("stream_options") or {}).get("include_usage"))
 
         def chunk(choices: list[dict[str, Any]], **extra: Any) -> None:
             data = {"id": ident, "object": "chat.completion.chunk", "created": created,
@@ -180,14 +252,23 @@ class FakeOpenAI(FakeModelServer):
         def delta(d: dict[str, Any], finish_reason: str | None = None) -> None:
             chunk([{"index": 0, "delta": d, "finish_reason": finish_reason, "logprobs": None}])
 
+        def cut() -> None:  # [DONE] with no finish reason, as llama-cpp-python ends an interrupted stream
+            request.cut = True
+            h.write_chunk("data: [DONE]\n\n")
+            h.end_stream()
+
         h.start_stream(self._response_headers())
         delta({"role": "assistant", "content": ""})
+        if self._interrupted():
+            return cut()
         for i, piece in enumerate(self._chunks(text)):
             if i:
                 self._pause_between_chunks()
             delta({"content": piece})
             if fault is not None:
                 break
+            if self._interrupted():
+                return cut()
         if fault is not None:
             body = error_body(fault.status, fault.message)
             request.error_type = body["error"]["type"]
@@ -201,6 +282,8 @@ class FakeOpenAI(FakeModelServer):
             for piece in self._chunks(fn["arguments"]):
                 self._pause_between_chunks()
                 delta({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        if finish is None:
+            return cut()
         delta({}, finish)
         if with_usage:
             chunk([], usage=usage)

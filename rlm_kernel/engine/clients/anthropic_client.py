@@ -156,22 +156,17 @@ class AnthropicClient(SDKClient):
             params["tools"] = anthropic_tools(tools)
             if cache and not system_param:  # no system block to carry the breakpoint: the tools do
                 params["tools"][-1]["cache_control"] = EPHEMERAL
-        live = ToolInputs(on_tool)
         started = time.perf_counter()
-        try:
-            async with sdk.messages.stream(**params) as stream:
-                async for event in stream:  # the SDK accumulates input_json_delta into the final message
-                    if event.type == "text" and on_text is not None:
-                        on_text(event.text)
-                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                        live.start(event.index, event.content_block.id, event.content_block.name)
-                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                        live.feed(event.index, event.delta.partial_json)
-                final = await stream.get_final_message()
-        except anthropic.AnthropicError as err:
-            raise self._error(self._explain(err, model)) from None
-        except httpx2.HTTPError as err:
-            raise self._broken(err) from None
+        final = await self._attempt(sdk, params, model, on_text, on_tool)
+        if final is None or final.stop_reason is None:
+            # The stream ended before the reply did (a proxy or a local server dropped it): once more.
+            final = await self._attempt(sdk, params, model, on_text, on_tool) or final
+            if final is None or (final.stop_reason is None and not final.content):
+                raise self._error(
+                    f"{self.base_url} returned an empty reply with no stop reason for {model}, twice: the stream "
+                    "ended before the reply began. A proxy or local server may have dropped the request "
+                    "(a prompt over its window, or a request cut off by another); check its log."
+                )
         u = final.usage
         usage = Usage(
             input_tokens=u.input_tokens or 0,
@@ -189,6 +184,30 @@ class AnthropicClient(SDKClient):
             tool_calls=[ToolCall(b.id, b.name, b.input if isinstance(b.input, dict) else {"_raw": b.input})
                         for b in final.content if b.type == "tool_use"],
         )
+
+    async def _attempt(self, sdk: anthropic.AsyncAnthropic, params: dict[str, Any], model: str,
+                       on_text: TextCallback | None, on_tool: ToolCallback | None) -> Any:
+        """One streamed request: its final message, or None when the stream carried no message at all.
+        Text goes to `on_text` as it streams and each tool call's input to `on_tool` as it grows (the SDK
+        accumulates input_json_delta into the final message)."""
+        live = ToolInputs(on_tool)
+        try:
+            async with sdk.messages.stream(**params) as stream:
+                async for event in stream:
+                    if event.type == "text" and on_text is not None:
+                        on_text(event.text)
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        live.start(event.index, event.content_block.id, event.content_block.name)
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        live.feed(event.index, event.delta.partial_json)
+                try:
+                    return await stream.get_final_message()
+                except AssertionError:  # the SDK's way of saying no message_start ever came
+                    return None
+        except anthropic.AnthropicError as err:
+            raise self._error(self._explain(err, model)) from None
+        except httpx2.HTTPError as err:
+            raise self._broken(err) from None
 
     def context_window(self, model: str) -> int | None:
         return context_window_for(model)
