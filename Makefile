@@ -5,12 +5,28 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: quickstart test lab venv chromium bench
+LABEXT := rlm_kernel/labextension
+LABEXT_SHARE := $(VENV)/share/jupyter/labextensions/rlm-kernel
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: quickstart test lab venv chromium bench labextension
+
+# The run tree's JupyterLab extension: TypeScript in widgets/, npm packages from widgets/package-lock.json,
+# built by @jupyterlab/builder into rlm_kernel/labextension (the wheel ships it as shared data).
+widgets/node_modules/.package-lock.json: widgets/package-lock.json
+	cd widgets && npm ci --no-audit --no-fund
+
+$(LABEXT)/package.json: widgets/node_modules/.package-lock.json widgets/package.json widgets/tsconfig.json \
+		$(wildcard widgets/src/*.ts) $(wildcard widgets/style/*.css) widgets/scripts/build-labextension.mjs
+	cd widgets && npm run build
+
+labextension: $(LABEXT)/package.json
+
+$(VENV)/.installed: pyproject.toml $(LABEXT)/package.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	@# an editable install copies the built extension once; a link keeps later rebuilds live
+	rm -rf $(LABEXT_SHARE) && mkdir -p $(dir $(LABEXT_SHARE)) && ln -s $(CURDIR)/$(LABEXT) $(LABEXT_SHARE)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -27,7 +43,7 @@ quickstart: venv
 lab: quickstart
 	$(VENV)/bin/jupyter lab example_notebooks/01_quickstart.ipynb
 
-test: venv chromium
+test: venv labextension chromium
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -ra
 

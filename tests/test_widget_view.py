@@ -1,7 +1,7 @@
 """RunView without a browser: what goes over the comm for a run, and what the browser's requests do.
 
-A recording comm stands in for the kernel's comm (the same object ipywidgets sends through), so
-these tests see exactly the custom messages a front-end would get."""
+A recording comm stands in for the kernel's comm (the run's own "rlm.run" comm), so these tests see
+exactly the messages a front-end would get."""
 
 from __future__ import annotations
 
@@ -40,13 +40,11 @@ class RecordingComm(comm.DummyComm):
 
     def custom(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [m["data"]["content"] for m in self.sent
-                    if m["msg_type"] == "comm_msg" and (m["data"] or {}).get("method") == "custom"]
+            return [m["data"] for m in self.sent if m["msg_type"] == "comm_msg"]
 
     def from_browser(self, content: dict[str, Any]) -> None:
-        """Deliver a custom message as the kernel does when the browser calls model.send()."""
-        self.handle_msg({"content": {"comm_id": self.comm_id, "data": {"method": "custom", "content": content}},
-                         "buffers": []})
+        """Deliver a message as the kernel does when the extension calls comm.send()."""
+        self.handle_msg({"content": {"comm_id": self.comm_id, "data": content}, "buffers": []})
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """ShellExecutor: the engine's Executor on the kernel's own IPython shell.
 
 Generated code runs exactly like a cell the person typed (magics, rich display, plots, tracebacks,
-the user's namespace) and its outputs still appear in the notebook, while a copy of each is kept
-as an nbformat v4 output dict for the model, the run record and the export. The copy is taken
+the user's namespace), and a copy of each output is kept as an nbformat v4 output dict for the
+model, the run record, the run tree and the export. With `quiet` (the run tree is on screen) the
+outputs go only there; otherwise they also appear in the notebook as ordinary cell output. The copy is taken
 where the kernel publishes (display publisher and displayhook hooks, a stdout/stderr tee on the
 cell's thread, the traceback sender); output widgets are not used because their capture happens in
 the browser and headless runs would see nothing."""
@@ -131,7 +132,8 @@ class ShellExecutor:
 
     `blocking` is true while synchronous generated code runs: the kernel's interrupt handler then
     raises KeyboardInterrupt in it rather than cancelling the run's task. `quiet` keeps outputs
-    out of the notebook (used while a resumed run silently re-runs its recorded cells)."""
+    out of the notebook's cell output: the run tree shows them (and a resumed run re-runs its
+    recorded cells silently)."""
 
     def __init__(self, shell: Any, *, quiet: bool = False) -> None:
         self.shell = shell

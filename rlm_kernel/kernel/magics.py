@@ -163,7 +163,7 @@ def _view_class(shell: Any) -> Any:
         return None
     try:
         from ..widget.view import RunView
-    except (ImportError, FileNotFoundError):  # a broken install without the front-end files
+    except ImportError:  # a broken install
         return None
     return RunView
 
@@ -203,7 +203,8 @@ class RLMMagics(Magics):
         context = self.shell.user_ns[name]
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, question.strip(), options)
-        executor = ShellExecutor(self.shell)
+        # with the run tree on screen, generated outputs show there, once, not flattened below it
+        executor = ShellExecutor(self.shell, quiet=_view_class(self.shell) is not None)
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return arun(question, context, options=options, executor=executor, steering=steering,
@@ -270,15 +271,17 @@ class RLMMagics(Magics):
                              f"over-budget runs can be resumed")
         started = log.started() or {}
         rebuild = log.root_run_id not in self.session_runs
-        # A rebuild re-runs the finished cells silently; outputs show again from the first new step.
-        executor = ShellExecutor(self.shell, quiet=rebuild)
+        # A rebuild re-runs the finished cells silently; outputs show again from the first new step
+        # (in the tree when there is one, else in the cell's output).
+        tree = _view_class(self.shell) is not None
+        executor = ShellExecutor(self.shell, quiet=rebuild or tree)
         options = RLMOptions.from_recorded(started.get("options")).merged(**overrides)
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, str(started.get("question", "")), options, preload=log.events)
 
         def unquiet(event: ev.Event) -> None:
             if event["type"] == ev.RUN_RESUMED:
-                executor.quiet = False
+                executor.quiet = tree
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return aresume(log, executor=executor, steering=steering, subscribers=[unquiet, *subscribers],

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import events as ev
+from ..engine import pricing
 from ..engine.text import joined
+from ..engine.types import Usage
 
 #: Characters of a sub-call prompt shown before "show full prompt".
 PROMPT_PREVIEW = 240
@@ -188,10 +190,26 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
         item = {**base, **_pick(event, "status", "answer_source", "reason", "usage", "cost", "elapsed",
                                 "steps", "subcalls")}
         item["answer"] = joined(event.get("answer"))[:FIELD_LIMIT * 5]
+        # models with tokens but no known price: the header says "cost unknown for …", not less
+        item["unpriced"] = sorted(m for m, u in (event.get("usage") or {}).items()
+                                  if isinstance(u, dict) and pricing.cost(m, Usage.from_dict(u)) is None
+                                  and Usage.from_dict(u).total_tokens)
         return item
     # note, state, budget_hit and anything newer: small fields, cut as a safety net
     return {**base, **{k: _cut_meta(v) if not isinstance(v, str) else v[:FIELD_LIMIT]
                        for k, v in event.items() if k not in ("v", "seq", "t", "run_id", "type")}}
+
+
+#: Characters of each sub-call response kept in the copy saved with the notebook.
+SAVED_RESPONSE = 600
+
+
+def saved_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A wire item as it is saved in the notebook's output: sub-call responses cut further, since
+    a 1,000-prompt batch would otherwise weigh megabytes; the run log keeps them whole."""
+    if item.get("type") == ev.SUBCALL_FINISHED and len(item.get("response") or "") > SAVED_RESPONSE:
+        return {**item, "response": item["response"][:SAVED_RESPONSE]}
+    return item
 
 
 def _pick(event: ev.Event, *names: str) -> dict[str, Any]:

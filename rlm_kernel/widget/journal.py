@@ -77,6 +77,15 @@ class Journal:
                       for k, v in self._streaming.items()]
             return self._batch, items
 
+    def saved_items(self) -> list[Item]:
+        """Everything so far, like snapshot() but without taking the queue or a batch number: the
+        copy that goes into the displayed output."""
+        with self._lock:
+            items = list(self._history)
+            items += [{"type": ev.TURN_DELTA, "run_id": k[0], "step": k[1], "text": "".join(v)}
+                      for k, v in self._streaming.items()]
+            return items
+
     def events(self) -> list[ev.Event]:
         """The full events recorded so far (for the static HTML)."""
         with self._lock:
