@@ -339,6 +339,7 @@ class RLMMagics(Magics):
             self._remember(tracker.run_id, runs_dir)
             raise self._explain(exc, tracker) from None
         view.finish(result)
+        result.answer_shown = view.view is not None
         self._remember(result.run_id, runs_dir, result.log_path)
         return result
 

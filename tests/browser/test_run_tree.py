@@ -126,7 +126,7 @@ def test_watch_pause_edit_resume_then_reload(lab: Lab, page: Any, srv: FakeAnthr
     start_run(page, url)
 
     run = page.locator("[data-testid='rlm-run']")
-    expect(run).to_be_visible()
+    expect(run).to_be_visible(timeout=30_000)
     expect(page.locator("[data-testid='rlm-status']")).to_have_text(re.compile("running"))
     expect(run.locator(".rlm-question")).to_have_text("How many widgets are there?")
     # step 1: three sub-calls from llm_query_batched (counted in the step's header line)

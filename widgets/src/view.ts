@@ -388,7 +388,7 @@ export class TreeView {
     bits.push(`tokens ${num(t.tokens.in)} in · ${num(t.tokens.out)} out · ${num(t.tokens.cached)} cached`);
     const fin = s.finished;
     if (fin) {
-      const unpriced: string[] = fin.unpriced || [];
+      const unpriced: string[] = st.demo ? [] : fin.unpriced || [];
       if (fin.cost !== null && fin.cost !== undefined) {
         bits.push(`$${Number(fin.cost).toFixed(4)}` + (unpriced.length ? ` (cost unknown for ${unpriced.join(', ')})` : ''));
       } else if (unpriced.length) {
