@@ -437,8 +437,7 @@ export class TreeView {
     this.msgEl.textContent = s.message || '';
     fill(this.exportPathEl);
     if (s.exported) {
-      const name = s.exported.split('/').pop() || s.exported;
-      this.exportPathEl.append('Exported to ', h('code', { title: s.exported }, name));
+      this.exportPathEl.append('Exported to ', h('code', {}, s.exported));
     }
   }
 
