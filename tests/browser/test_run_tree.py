@@ -241,7 +241,7 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
     url = lab.notebook("outputs.ipynb", ["context = 'anything'", magic(srv, "Show outputs, please.")])
     start_run(page, url)
     run = page.locator("[data-testid='rlm-run']")
-    expect(run).to_be_visible()
+    expect(run).to_be_visible(timeout=30_000)
     run.locator("[data-testid='rlm-pause']").click()
     expect(run.locator("[data-testid='rlm-status']")).to_have_text("paused", timeout=15_000)
 

@@ -410,11 +410,7 @@ export class TreeView {
   }
 
   private statusLabel(label: string): string {
-    const fin = this.store.finished;
-    if (fin && fin.status === 'stopped' && fin.reason) {
-      return /^stopped/i.test(fin.reason) ? fin.reason : `stopped (${fin.reason})`;
-    }
-    return label;
+    return label; // the reason (stopped by user, interrupted) is in the answer's title
   }
 
   renderControls(): void {
