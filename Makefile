@@ -45,6 +45,7 @@ lab: quickstart
 
 test: venv labextension chromium
 	$(PY) -m ruff check .
+	cd widgets && npm test
 	$(PY) -m pytest -q -ra
 
 bench: venv

@@ -91,6 +91,20 @@ def test_a_run_that_restarts_a_step_after_resume_shows_the_new_attempt_only():
     assert "Second attempt" in html and "Plan:" not in html and "edited by a person" not in html
 
 
+def test_an_interrupted_run_never_shows_the_models_prose_as_its_answer():
+    events = [
+        *tree_events()[:3],  # step 1: "Plan:" and a code block, then the interrupt
+        e(ev.RUN_FINISHED, status="stopped", answer="Plan:", answer_source="partial", reason="interrupted"),
+    ]
+    html = render_static_html(events)
+    answer = html[html.index('data-testid="rlm-answer"'):]
+    assert "No final answer" in answer and "interrupted" in answer and "Plan:" not in answer
+    # a partial answer the code did put in `answer` is shown, as partial
+    events[-1] = e(ev.RUN_FINISHED, status="stopped", answer="7 so far", answer_source="partial", reason="stopped")
+    answer = render_static_html(events).split('data-testid="rlm-answer"')[1]
+    assert "Best partial answer" in answer and "7 so far" in answer
+
+
 def test_steps_a_resume_abandoned_are_hidden_even_when_not_run_again():
     events = [
         *tree_events()[:4],  # step 1 started a cell, then the process stopped

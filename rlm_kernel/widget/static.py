@@ -11,6 +11,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ..engine import events as ev
+from ..engine.parser import strip_code_blocks
 from ..engine.runsummary import summarize
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
 from ..engine.text import plural, strip_ansi
@@ -145,9 +146,22 @@ def _render_run(node: RunNode, depth: int) -> str:
         answer = str(fin.get("answer") or "")
         testid = ' data-testid="rlm-answer"' if depth == 0 else ""
         reason = f" ({_esc(fin['reason'])})" if fin.get("reason") else ""
-        parts.append(f'<div class="rlm-answer"{testid}><b>Answer</b> · {_esc(fin.get("status"))}{reason}'
-                     f"{_markdownish(answer)}</div>")
+        status = _esc(fin.get("status"))
+        if fin.get("status") != "done" and _is_last_prose(steps, answer):
+            body = "<p><i>No answer: the model had not written one when the run ended.</i></p>"
+            parts.append(f'<div class="rlm-answer"{testid}><b>No final answer</b> · {status}{reason}{body}</div>')
+        else:
+            title = "Answer" if fin.get("status") == "done" else "Best partial answer"
+            parts.append(f'<div class="rlm-answer"{testid}><b>{title}</b> · {status}{reason}'
+                         f"{_markdownish(answer)}</div>")
     return "".join(parts) if depth == 0 else f"<blockquote>{''.join(parts)}</blockquote>"
+
+
+def _is_last_prose(steps: list[Step], answer: str) -> bool:
+    """Whether a run that did not finish "answered" with its last message's prose (what a stop
+    falls back to when nothing was put in `answer`): that is not an answer to show as one."""
+    last = next((s for s in reversed(steps) if s.text), None)
+    return last is not None and answer.strip() == strip_code_blocks(last.text).strip()
 
 
 def header_line(node: RunNode) -> str:

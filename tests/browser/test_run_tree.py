@@ -216,6 +216,8 @@ def test_stop_interrupt_from_the_toolbar_and_resume(lab: Lab, page: Any, srv: Fa
     page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='interrupt']").click()
     expect(second.locator("[data-testid='rlm-status']")).to_have_text("stopped", timeout=15_000)
     expect(second.locator("[data-testid='rlm-answer']")).to_contain_text("interrupted")
+    # the model's prose is not presented as an answer after an interrupt
+    expect(second.locator("[data-testid='rlm-answer']")).not_to_contain_text("Still counting")
     expect(page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")).to_contain_text("stopped (interrupted)")
     page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
     run_cell(page, 3, wait=True)

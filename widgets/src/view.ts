@@ -458,23 +458,34 @@ export class TreeView {
   }
 
   renderAnswer(): void {
-    const fin = this.store.finished;
+    const s = this.store;
+    const fin = s.finished;
     this.answerEl.hidden = !fin;
     if (!fin) return;
     this.answerEl.dataset.status = fin.status;
-    const interrupted = fin.status !== 'done' && fin.answer_source !== 'code' && fin.answer_source !== 'partial';
     const reason = fin.reason ? ` (${fin.reason})` : '';
-    const title = fin.status === 'done' ? 'Answer' : `No final answer · ${fin.status}${reason}`;
-    const body = h('div', { class: 'rlm-md' });
-    fill(this.answerEl, h('div', { class: 'rlm-answer-title' }, title), body);
     const answer = String(fin.answer || '');
-    if (!answer || (interrupted && fin.status === 'stopped' && !fin.answer_source)) {
-      body.append(h('span', { class: 'rlm-hint' }, answer ? 'The model had not given an answer.' : 'No answer.'));
+    const body = h('div', { class: 'rlm-md' });
+    this.answerRenderer?.dispose();
+    this.answerRenderer = null;
+    if (fin.status !== 'done' && (!answer.trim() || this.isLastProse(answer))) {
+      // a stop or interrupt falls back to the model's last prose: never present that as the answer
+      fill(this.answerEl, h('div', { class: 'rlm-answer-title' }, `No final answer · ${fin.status}${reason}`),
+        h('div', { class: 'rlm-hint' }, 'The model had not written an answer when the run ended.'));
       return;
     }
-    if (fin.status !== 'done') body.append(h('div', { class: 'rlm-hint' }, 'Best partial answer:'));
-    this.answerRenderer?.dispose();
+    const title = fin.status === 'done' ? 'Answer' : `Best partial answer · ${fin.status}${reason}`;
+    fill(this.answerEl, h('div', { class: 'rlm-answer-title' }, title), body);
     this.answerRenderer = this.markdown(answer, body);
+  }
+
+  private isLastProse(answer: string): boolean {
+    const root = this.store.rootId ? this.store.runs.get(this.store.rootId) : null;
+    const steps = root ? [...root.steps.values()].filter(st => st.text).sort((a, b) => a.n - b.n) : [];
+    const last = steps[steps.length - 1];
+    if (!last) return false;
+    const prose = last.text.replace(/(```|~~~)[\s\S]*?(\1|$)/g, '').trim();
+    return answer.trim() === prose;
   }
 
   /** Markdown through the notebook's own renderer (sanitised, tables, highlighted code). */
