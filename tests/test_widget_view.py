@@ -114,6 +114,14 @@ def test_a_burst_of_1000_subcalls_goes_out_as_a_few_small_batches():
     assert all(len(s["prompt"]) == PROMPT_PREVIEW and s["prompt_chars"] == len(big_prompt) for s in subs)
     # nothing close to the whole prompts went out: 1000 × 22 KB would be 22 MB
     assert sum(len(repr(b)) for b in batches) < 1_000_000
+    # the copy saved in the notebook holds each sub-call once, its prompt folded into its result
+    import json
+
+    saved = view.run_state()["items"]
+    assert [i["type"] for i in saved].count(ev.SUBCALL_STARTED) == 0
+    finished = [i for i in saved if i["type"] == ev.SUBCALL_FINISHED]
+    assert len(finished) == 1000 and finished[0]["prompt"].startswith("chunk text") and "seq" not in finished[0]
+    assert len(json.dumps(saved)) < 450_000  # under half a kilobyte per sub-call
     view.close()
 
 

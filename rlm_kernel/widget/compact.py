@@ -200,16 +200,40 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
                        for k, v in event.items() if k not in ("v", "seq", "t", "run_id", "type")}}
 
 
-#: Characters of each sub-call response kept in the copy saved with the notebook.
-SAVED_RESPONSE = 600
+#: Characters of each sub-call prompt and response kept in the copy saved with the notebook.
+SAVED_PROMPT = 120
+SAVED_RESPONSE = 240
 
 
-def saved_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A wire item as it is saved in the notebook's output: sub-call responses cut further, since
-    a 1,000-prompt batch would otherwise weigh megabytes; the run log keeps them whole."""
-    if item.get("type") == ev.SUBCALL_FINISHED and len(item.get("response") or "") > SAVED_RESPONSE:
-        return {**item, "response": item["response"][:SAVED_RESPONSE]}
-    return item
+def saved_copy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wire items as they are saved in the notebook's output, for the tree to redraw with no
+    kernel: each finished sub-call as one item (its start folded in) with prompt and response cut
+    further, and no batch bookkeeping. A 1,000-prompt batch would otherwise weigh megabytes; the
+    run log keeps everything whole."""
+    finished = {(i.get("run_id"), i.get("id")) for i in items if i.get("type") == ev.SUBCALL_FINISHED}
+    prompts: dict[tuple[Any, Any], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for item in items:
+        t = item.get("type")
+        # batch numbers are the wire's business; empty fields (error=None, cached=False) cost bytes × 1,000
+        small = {k: v for k, v in item.items() if k != "seq" and v is not None and v is not False}
+        for name in ("t", "latency", "duration"):
+            if isinstance(small.get(name), float):
+                small[name] = round(small[name], 3)
+        if isinstance(small.get("usage"), dict) and "input_tokens" in small["usage"]:
+            small["usage"] = {k: v for k, v in small["usage"].items() if v}
+        if t == ev.SUBCALL_STARTED:
+            key = (item.get("run_id"), item.get("id"))
+            cut = {"prompt": str(item.get("prompt") or "")[:SAVED_PROMPT], "prompt_chars": item.get("prompt_chars")}
+            if key in finished:
+                prompts[key] = cut
+                continue
+            small.update(cut)
+        elif t == ev.SUBCALL_FINISHED:
+            small.update(prompts.pop((item.get("run_id"), item.get("id")), {}))
+            small["response"] = str(item.get("response") or "")[:SAVED_RESPONSE]
+        out.append(small)
+    return out
 
 
 def _pick(event: ev.Event, *names: str) -> dict[str, Any]:

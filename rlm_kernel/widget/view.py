@@ -34,7 +34,7 @@ from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .compact import saved_item
+from .compact import saved_copy
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html
@@ -153,7 +153,7 @@ class RunView:
         """The RUN_MIME payload: enough for the extension to draw the whole tree with no kernel."""
         return {"version": RUN_MIME_VERSION, "comm_id": self.comm_id, "header": self.header,
                 "finished": self._finished, "log_path": str(self.log_path) if self.log_path else None,
-                "items": [saved_item(i) for i in self.journal.saved_items()]}
+                "items": saved_copy(self.journal.saved_items())}
 
     def _ipython_display_(self) -> None:
         """Display with a display id, so finish() can swap in the final static HTML."""

@@ -302,7 +302,9 @@ export class Store {
       case 'subcall_finished': {
         let sub = run!.subIndex.get(String(it.id));
         if (!sub) {
-          this.apply({ ...it, type: 'subcall_started', prompt: '', prompt_chars: 0 }, dirty);
+          // the saved copy folds a finished sub-call's start into it (prompt included)
+          this.apply({ ...it, type: 'subcall_started', prompt: it.prompt ?? '', prompt_chars: it.prompt_chars ?? 0,
+                       t: (Number(it.t) || 0) - (Number(it.latency) || 0) }, dirty);
           sub = run!.subIndex.get(String(it.id))!;
         }
         Object.assign(sub, { done: true, response: it.response ?? '', responseChars: Number(it.response_chars) || 0,
