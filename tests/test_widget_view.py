@@ -125,6 +125,37 @@ def test_a_burst_of_1000_subcalls_goes_out_as_a_few_small_batches():
     view.close()
 
 
+def test_a_running_cells_prints_go_live_once_and_new_views_get_the_finished_cell():
+    view, c = make_view()
+    e = Events()
+    view.on_event(started(e))
+    view.on_event(e(ev.TURN_STARTED, step=1))
+    view.stream("stdout", "before any cell\n")  # not a cell's output: dropped
+    view.on_event(e(ev.CELL_STARTED, step=1, index=1, code="print(...)", edited=False))
+    for k in range(50):
+        view.stream("stdout", f"progress {k}\n")
+    wait_for(lambda: any(i["type"] == "cell_stream" for i in items_of(c.custom())))
+    wait_for(lambda: "progress 49" in "".join(i["text"] for i in items_of(c.custom()) if i["type"] == "cell_stream"))
+    live = [i for i in items_of(c.custom()) if i["type"] == "cell_stream"]
+    assert len(live) <= 5, "each print went out as its own item"
+    assert {(i["step"], i["index"]) for i in live} == {(1, 1)}
+    assert "before any cell" not in "".join(i["text"] for i in live)
+    view.stream("stdout", "x" * 20_000)  # a flood is capped at the view's output limit
+
+    def live_chars() -> int:
+        return sum(len(i["text"]) for i in items_of(c.custom()) if i["type"] == "cell_stream")
+
+    wait_for(lambda: live_chars() >= OUTPUT_TEXT_LIMIT)
+    assert live_chars() == OUTPUT_TEXT_LIMIT
+    view.on_event(e(ev.CELL_FINISHED, step=1, index=1, duration=0.1,
+                    outputs=[{"output_type": "stream", "name": "stdout", "text": "progress 0\n"}]))
+    c.from_browser({"kind": "hello"})
+    reset = c.custom()[-1]
+    assert reset["kind"] == "reset" and not any(i["type"] == "cell_stream" for i in reset["items"])
+    assert not any(i["type"] == "cell_stream" for i in view.run_state()["items"])
+    view.close()
+
+
 def test_streamed_text_goes_as_deltas_and_is_not_sent_again():
     view, c = make_view()
     e = Events()

@@ -16,7 +16,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from ..engine.text import strip_ansi
@@ -104,15 +104,18 @@ class _Tee:
     """Stands in for sys.stdout/stderr during a generated cell: text written on the cell's thread
     is copied to the collector; everything still goes where it went before (the notebook)."""
 
-    def __init__(self, name: str, target: TextIO, collector: OutputCollector, thread: int, quiet: bool) -> None:
+    def __init__(self, name: str, target: TextIO, collector: OutputCollector, thread: int, quiet: bool,
+                 on_stream: Callable[[str, str], None] | None = None) -> None:
         self._name, self._target, self._collector = name, target, collector
-        self._thread, self._quiet = thread, quiet
+        self._thread, self._quiet, self._on_stream = thread, quiet, on_stream
         self.active = True
 
     def write(self, s: str) -> int:
         mine = self.active and threading.get_ident() == self._thread
         if mine:
             self._collector.stream(self._name, s)
+            if self._on_stream is not None and s:
+                self._on_stream(self._name, s)
             if self._quiet:
                 return len(s)
         return self._target.write(s)
@@ -141,6 +144,9 @@ class ShellExecutor:
         self.quiet = quiet
         self.blocking = False
         self.cells_run = 0
+        #: Called with (stream name, text) as a generated cell prints, on the cell's thread: the run
+        #: tree shows a running cell's output live.
+        self.on_stream: Callable[[str, str], None] | None = None
 
     async def run_cell(self, code: str, *, timeout: float | None) -> CellOutcome:
         self.cells_run += 1
@@ -233,7 +239,8 @@ class ShellExecutor:
             if not quiet and not issubclass(etype, KeyboardInterrupt):
                 original_showtraceback(etype, evalue, stb)
 
-        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet) for name in ("stdout", "stderr")}
+        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet, self.on_stream)
+                for name in ("stdout", "stderr")}
         saved_cache, saved_exec_result = hook.cache_size, hook.exec_result
         _register(pub, on_display)
         _register(hook, on_result)

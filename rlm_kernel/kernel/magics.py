@@ -156,6 +156,11 @@ class _LazyView:
         if self.view is not None:
             self.view.finish(result)
 
+    def stream(self, name: str, text: str) -> None:
+        """A running generated cell printed: the tree shows it live."""
+        if self.view is not None:
+            self.view.stream(name, text)
+
 
 def _view_class(shell: Any) -> Any:
     """RunView when this is a kernel with comms and the widget room is importable, else None."""
@@ -205,6 +210,7 @@ class RLMMagics(Magics):
         view = _LazyView(self.shell, steering, question.strip(), options)
         # with the run tree on screen, generated outputs show there, once, not flattened below it
         executor = ShellExecutor(self.shell, quiet=_view_class(self.shell) is not None)
+        executor.on_stream = view.stream
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return arun(question, context, options=options, executor=executor, steering=steering,
@@ -278,6 +284,7 @@ class RLMMagics(Magics):
         options = RLMOptions.from_recorded(started.get("options")).merged(**overrides)
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, str(started.get("question", "")), options, preload=log.events)
+        executor.on_stream = view.stream
 
         def unquiet(event: ev.Event) -> None:
             if event["type"] == ev.RUN_RESUMED:

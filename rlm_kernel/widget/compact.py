@@ -240,14 +240,20 @@ def _pick(event: ev.Event, *names: str) -> dict[str, Any]:
     return {n: event[n] for n in names if n in event}
 
 
+#: Item types whose consecutive texts join into one, and the fields that must match.
+_MERGED = {ev.TURN_DELTA: ("run_id", "step"), "cell_stream": ("run_id", "step", "index", "name")}
+
+
 def coalesce(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge runs of turn_delta items for the same run and step into one (fewer DOM updates)."""
+    """Merge runs of turn_delta items (same run and step) and of a running cell's live output into
+    one each (fewer messages and DOM updates)."""
     merged: list[dict[str, Any]] = []
     for item in items:
         prev = merged[-1] if merged else None
-        if (prev is not None and item["type"] == ev.TURN_DELTA and prev["type"] == ev.TURN_DELTA
-                and prev["run_id"] == item["run_id"] and prev["step"] == item["step"]):
+        t = item["type"]
+        if (prev is not None and t in _MERGED and prev["type"] == t
+                and all(prev.get(k) == item.get(k) for k in _MERGED[t])):
             prev["text"] += item["text"]
         else:
-            merged.append(dict(item) if item["type"] == ev.TURN_DELTA else item)
+            merged.append(dict(item) if t in _MERGED else item)
     return merged

@@ -57,6 +57,12 @@ class Journal:
             self._history.append(item)
             self._pending.append(item)
 
+    def add_transient(self, item: Item) -> None:
+        """An item only for views open now (live output of a running cell): not kept for new views,
+        which get the finished cell instead."""
+        with self._lock:
+            self._pending.append(item)
+
     def take_batch(self) -> tuple[int, list[Item]] | None:
         """The queued items as the next numbered batch, or None when nothing is queued."""
         with self._lock:

@@ -34,7 +34,7 @@ from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .compact import saved_copy
+from .compact import OUTPUT_TEXT_LIMIT, saved_copy
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html
@@ -71,6 +71,8 @@ class RunView:
         self._finished = False
         self._send_lock = threading.Lock()  # a snapshot or batch is numbered and sent as one
         self._flusher = Flusher(self._flush)
+        self._running_cell: dict[str, Any] | None = None  # run_id, step, index of the cell running now
+        self._streamed = 0  # characters of it sent live
 
     @property
     def comm_id(self) -> str:
@@ -82,12 +84,28 @@ class RunView:
         t = event.get("type")
         if self._root_run_id is None and not event.get("parent_run_id"):
             self._root_run_id = str(event.get("run_id"))  # run_started, or a resumed run's first event
+        if t == ev.CELL_STARTED:
+            self._running_cell = {k: event.get(k) for k in ("run_id", "step", "index")}
+            self._streamed = 0
+        elif t == ev.CELL_FINISHED:
+            self._running_cell = None
         self.journal.add(event)
         if t == ev.STATE and event.get("state") == "paused":
             pending = self.steering.pending
             if pending is not None:
                 self.journal.add_local({"type": "pending", "run_id": pending.run_id, "step": pending.step,
                                         "index": pending.index, "code": pending.code})
+        self._flusher.poke()
+
+    def stream(self, name: str, text: str) -> None:
+        """Text a running generated cell printed (its thread): sent live, up to the view's output
+        limit; cell_finished then carries the output for good."""
+        cell = self._running_cell
+        if cell is None or self._finished or self._streamed >= OUTPUT_TEXT_LIMIT:
+            return
+        text = text[:OUTPUT_TEXT_LIMIT - self._streamed]
+        self._streamed += len(text)
+        self.journal.add_transient({"type": "cell_stream", **cell, "name": name, "text": text})
         self._flusher.poke()
 
     def load(self, events: Iterable[ev.Event]) -> None:

@@ -49,6 +49,10 @@ def test_outputs_render_natively_once_and_the_saved_tree_reopens_read_only(lab: 
     expect(run.locator("[data-testid='rlm-status']")).to_have_text("done", timeout=60_000)
     expect(run.locator("[data-testid='rlm-answer']")).to_contain_text("Counted 4 widgets.")
     expect(run.locator("[data-testid='rlm-answer'] strong")).to_have_text("4")  # Markdown, rendered
+    # a finished run opens with its timeline: both model turns, the cell (failed: drawn as an error)
+    timeline = run.locator("[data-testid='rlm-timeline']")
+    expect(timeline.locator(".rlm-tl-turn")).to_have_count(2)
+    expect(timeline.locator(".rlm-tl-fail")).to_have_count(1)
     # the failed cell is counted in the header, and "next error" opens the step and shows it
     expect(run.locator("[data-testid='rlm-errors']")).to_have_text("1 failed cell")
     run.locator("[data-testid='rlm-next-error']").click()
@@ -122,6 +126,11 @@ def test_a_thousand_prompt_batch_opens_bounded_and_next_error_finds_the_failure(
         expect(run.locator("[data-testid='rlm-status']")).to_have_text("done", timeout=90_000)
         expect(run.locator("[data-testid='rlm-meta']")).to_contain_text("1,000 sub-calls")
         expect(run.locator("[data-testid='rlm-errors']")).to_contain_text("1 failed sub-call")
+        # the timeline packs the thousand sub-calls into a few lanes and marks the failed one
+        timeline = run.locator("[data-testid='rlm-timeline']")
+        expect(timeline.locator(".rlm-tl-fail")).to_have_count(1)
+        expect(timeline.locator(".rlm-tl-sub")).to_have_count(999)
+        assert timeline.locator("g").count() <= 2 + 2 + 6, "sub-calls were not packed into lanes"
         # collapsed, the step already says a sub-call failed
         expect(step_node(page, 1).locator(".rlm-step-head")).to_contain_text("1 failed sub-call")
         run.locator("[data-testid='rlm-next-error']").click()

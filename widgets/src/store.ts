@@ -38,6 +38,9 @@ export interface Sub {
 
 export interface Cell {
   index: number;
+  t0: number | null;
+  /** What the cell printed so far while it runs (cell_finished replaces it with its outputs). */
+  live: string;
   code: string;
   edited: boolean;
   original: string | null;
@@ -53,6 +56,8 @@ export interface Cell {
 export interface Step {
   run: string;
   n: number;
+  /** When the model turn started (seconds, kernel clock); null in items saved before timings. */
+  t0: number | null;
   text: string;
   turnDone: boolean;
   usage: Item | null;
@@ -202,7 +207,7 @@ export class Store {
     const k = Number(n) || 0;
     let s = run.steps.get(k);
     if (!s) {
-      s = { run: run.id, n: k, text: '', turnDone: false, usage: null, latency: null, cells: new Map(), notes: [],
+      s = { run: run.id, n: k, t0: null, text: '', turnDone: false, usage: null, latency: null, cells: new Map(), notes: [],
             loose: [] };
       run.steps.set(k, s);
       if (k > run.lastStep) run.lastStep = k;
@@ -236,7 +241,7 @@ export class Store {
       case 'turn_started': {
         const prev = run!.lastStep;
         run!.steps.delete(Number(it.step)); // a step that runs again starts afresh
-        this.step(run!, it.step);
+        this.step(run!, it.step).t0 = typeof it.t === 'number' ? it.t : null;
         dirty.add(`drop|${run!.id}|${Number(it.step)}`);
         dirty.add(stepKey(it.step)).add(stepKey(prev)).add('head');
         break;
@@ -258,7 +263,7 @@ export class Store {
       }
       case 'cell_started': {
         const s = this.step(run!, it.step);
-        const c: Cell = { index: Number(it.index) || 0, code: it.code ?? '', edited: !!it.edited,
+        const c: Cell = { index: Number(it.index) || 0, t0: typeof it.t === 'number' ? it.t : null, live: '', code: it.code ?? '', edited: !!it.edited,
                           original: it.original_code ?? null, running: true, outputs: [], subs: new Map(),
                           error: null, duration: null, timedOut: false, count: null };
         s.cells.set(c.index, c);
@@ -277,13 +282,21 @@ export class Store {
         const index = Number(it.index) || 0;
         let c = s.cells.get(index);
         if (!c) {
-          c = { index, code: '', edited: false, original: null, running: false, outputs: [], subs: new Map(),
+          c = { index, t0: null, live: '', code: '', edited: false, original: null, running: false, outputs: [], subs: new Map(),
                 error: null, duration: null, timedOut: false, count: null };
           s.cells.set(index, c);
         }
-        Object.assign(c, { running: false, outputs: it.outputs || [], error: it.error ?? null,
+        Object.assign(c, { live: '', running: false, outputs: it.outputs || [], error: it.error ?? null,
                            duration: it.duration ?? null, timedOut: !!it.timed_out, count: it.execution_count ?? null });
         dirty.add(`cell|${run!.id}|${s.n}|${c.index}`).add(stepKey(it.step)).add('head');
+        break;
+      }
+      case 'cell_stream': {
+        const c = run!.steps.get(Number(it.step))?.cells.get(Number(it.index) || 0);
+        if (c && c.running) {
+          c.live += it.text;
+          dirty.add(`cell|${run!.id}|${Number(it.step)}|${c.index}`);
+        }
         break;
       }
       case 'subcall_started': {

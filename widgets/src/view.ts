@@ -7,6 +7,7 @@
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { timeline } from './timeline';
 
 const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed
 const ROW_PAGE = 200; // rows drawn at once in a long sub-call list ("show more" draws the next page)
@@ -72,7 +73,7 @@ export interface Actions {
 interface StepV { root: HTMLElement; head: HTMLElement; body: HTMLElement; built: boolean; md?: HTMLElement;
   mdKey?: string; cellsEl?: HTMLElement; looseEl?: HTMLElement; notes?: HTMLElement; group?: GroupV }
 interface CellV { root: HTMLElement; key: string; head?: HTMLElement; codeEl?: HTMLElement; orig?: HTMLElement | null;
-  subsEl?: HTMLElement; outEl?: HTMLElement; code?: string; edited?: boolean; outputs?: Item[] | null; group?: GroupV;
+  subsEl?: HTMLElement; outEl?: HTMLElement; liveEl?: HTMLElement; code?: string; edited?: boolean; outputs?: Item[] | null; group?: GroupV;
   renderers: IRenderMime.IRenderer[] }
 interface SubV { root: HTMLElement; head: HTMLElement; body: HTMLElement; built: boolean; promptEl?: HTMLElement;
   responseEl?: HTMLElement; childBox?: HTMLElement; childRun?: string | null; childAnswer?: HTMLElement | null;
@@ -113,6 +114,9 @@ export class TreeView {
   private treeEl!: HTMLElement;
   private answerEl!: HTMLElement;
   private readonlyEl!: HTMLElement;
+  private timelineHead!: HTMLElement;
+  private timelineBody!: HTMLElement;
+  private timelineOpen: boolean | null = null; // null: open once the run is done
   private pendingKey: string | null = null;
   private lastState = '';
   private answerRenderer: IRenderMime.IRenderer | null = null;
@@ -190,6 +194,13 @@ export class TreeView {
     this.noteQueuedEl = h('div', { class: 'rlm-hint' });
     this.noteEl = h('div', { class: 'rlm-notebox', hidden: true }, this.noteInput,
       h('div', { class: 'rlm-row' }, btn('rlm-note-send', 'Send note', () => this.sendNote()), this.noteQueuedEl));
+    this.timelineHead = toggleHead('rlm-group-head rlm-timeline-head');
+    this.timelineHead.dataset.testid = 'rlm-timeline-toggle';
+    this.timelineHead.addEventListener('click', () => {
+      this.timelineOpen = !this.isTimelineOpen();
+      this.renderTimeline();
+    });
+    this.timelineBody = h('div', { class: 'rlm-timeline', 'data-testid': 'rlm-timeline' });
     this.treeEl = h('div', { class: 'rlm-tree' });
     this.answerEl = h('div', { class: 'rlm-answer', 'data-testid': 'rlm-answer', hidden: true });
     this.readonlyEl = h('div', { class: 'rlm-hint rlm-readonly', 'data-testid': 'rlm-readonly', hidden: true },
@@ -203,6 +214,7 @@ export class TreeView {
           this.resumeBtn, this.stepBtn, this.stopBtn, this.noteBtn, this.exportBtn, h('span', { class: 'rlm-sep' }),
           expandBtn, collapseBtn, this.nextErrBtn, this.msgEl, this.exportPathEl),
         this.readonlyEl, this.pendingEl, this.noteEl),
+      h('div', { class: 'rlm-timeline-box' }, this.timelineHead, this.timelineBody),
       this.treeEl, this.answerEl);
   }
 
@@ -320,7 +332,10 @@ export class TreeView {
       if (kind === 'head') this.renderHead();
       else if (kind === 'controls') this.renderControls();
       else if (kind === 'pending') this.renderPending();
-      else if (kind === 'answer') this.renderAnswer();
+      else if (kind === 'answer') {
+        this.renderAnswer();
+        this.renderTimeline();
+      }
       else if (kind === 'drop') this.dropStep(a, Number(b));
       else if (kind === 'step') this.renderStep(a, Number(b));
       else if (kind === 'cell') this.renderCell(a, Number(b), Number(c));
@@ -354,11 +369,37 @@ export class TreeView {
     const root = s.rootId ? s.runs.get(s.rootId) : null;
     if (root) this.renderRunInto(root, this.treeEl);
     this.renderAnswer();
+    this.renderTimeline();
   }
 
   private tick(): void {
     const s = this.store;
-    if (s.live() && s.rootId) this.renderHead();
+    if (s.live() && s.rootId) {
+      this.renderHead();
+      if (this.isTimelineOpen()) this.renderTimeline();
+    }
+  }
+
+  private isTimelineOpen(): boolean {
+    return this.timelineOpen ?? !!this.store.finished;
+  }
+
+  /** The waterfall: open by itself when the run is done (the first thing to look at then). */
+  renderTimeline(): void {
+    const open = this.isTimelineOpen();
+    const s = this.store;
+    this.timelineHead.setAttribute('aria-expanded', String(open));
+    fill(this.timelineHead, h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', {}, 'Timeline'));
+    this.timelineBody.hidden = !open;
+    if (!open) {
+      fill(this.timelineBody);
+      return;
+    }
+    const now = s.live() ? Date.now() / 1000 - s.skew : 0;
+    const width = Math.max(320, (this.el.clientWidth || 800) - 24);
+    const svg = timeline(s, now, width);
+    fill(this.timelineBody, svg ?? h('span', { class: 'rlm-hint' }, 'No timings yet.'));
   }
 
   renderHead(): void {
@@ -367,7 +408,13 @@ export class TreeView {
     const st = root?.started || {};
     const q = st.question ?? this.header.question ?? '';
     if (this.questionEl.textContent !== q) this.questionEl.textContent = q;
-    const label = ({ pausing: 'pausing…', stopping: 'stopping…' } as Record<string, string>)[s.state] || s.state;
+    let label = ({ pausing: 'pausing…', stopping: 'stopping…' } as Record<string, string>)[s.state] || s.state;
+    if (s.state === 'pausing' && root) {
+      // a pause takes effect at the next step boundary: say what it waits for
+      const st0 = root.steps.get(root.lastStep);
+      const cell = st0 ? s.runningCell(st0) : null;
+      label += cell ? ` (waiting for cell ${cell.index} to finish)` : st0 && !st0.turnDone ? " (waiting for the model's reply)" : '';
+    }
     const shown = this.statusLabel(label);
     this.statusEl.textContent = shown;
     this.statusEl.dataset.state = s.state;
@@ -662,7 +709,8 @@ export class TreeView {
       }
       v.subsEl = h('div', { class: 'rlm-subs' });
       v.outEl = h('div', { class: 'rlm-outputs' });
-      fill(v.root, v.head, v.codeEl, v.orig, v.subsEl, v.outEl);
+      v.liveEl = h('pre', { class: 'rlm-live-out', 'data-testid': 'rlm-live-output', hidden: true });
+      fill(v.root, v.head, v.codeEl, v.orig, v.subsEl, v.liveEl, v.outEl);
       v.code = cell.code;
       v.edited = cell.edited;
       v.outputs = null;
@@ -681,6 +729,8 @@ export class TreeView {
     else if (cell.error) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, cell.error.ename || 'error'));
     fill(v.head!, ...bits);
     if (cell.subs.size) this.fillSubList(v, [...cell.subs.values()], v.key, v.subsEl!);
+    v.liveEl!.hidden = !cell.live;
+    if (v.liveEl!.textContent !== cell.live) v.liveEl!.textContent = cell.live;
     if (v.outputs !== cell.outputs) {
       v.renderers.forEach(r => r.dispose());
       v.renderers = [];
