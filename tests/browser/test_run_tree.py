@@ -144,6 +144,8 @@ def test_watch_pause_edit_resume_then_reload(lab: Lab, page: Any, srv: FakeAnthr
     editor = page.locator("[data-testid='rlm-cell-editor']")
     expect(editor).to_be_visible()
     expect(editor).to_have_value(re.compile(r"print\('model step 3'\)"))
+    # the status bar says so too (JupyterLab only; Notebook 7 has no status bar)
+    expect(page.locator("[data-testid='rlm-statusbar']")).to_contain_text("RLM paused · step 3")
     assert srv.requests[-1].model == ROOT  # nothing more was asked while paused
     asked = len(srv.requests)
     shot(page, f"tree-{tag}-2-paused")

@@ -12,6 +12,7 @@ import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Kernel } from '@jupyterlab/services';
+import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 import { Item, Store } from './store';
 import { TreeView } from './view';
@@ -24,6 +25,8 @@ export const RANK = -10;
 /** One run's kernel-side view: the store all its renderers share and the comm to reach it. */
 export class Link {
   readonly store = new Store();
+  /** The trees drawing this run now (the status-bar item scrolls to the first). */
+  readonly views = new Set<HTMLElement>();
   comm: Kernel.IComm | null = null;
   kernel: Kernel.IKernelConnection | null = null;
   private waiting = new Map<number, (v: any) => void>();
@@ -162,6 +165,7 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
     if (!this.view) {
       this.view = new TreeView(link.store, this.rendermime, link, model.trusted, data.header || {});
       this.node.append(this.view.el);
+      link.views.add(this.view.el);
     } else {
       this.view.setHeader(data.header || {});
     }
@@ -170,6 +174,7 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
   dispose(): void {
     if (this.isDisposed) return;
     this.session?.kernelChanged.disconnect(this.onKernel, this);
+    if (this.view) this.link?.views.delete(this.view.el);
     this.view?.dispose();
     super.dispose();
   }
@@ -203,8 +208,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The live run tree of rlm-kernel: steps, cells, sub-calls and child runs.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, palette: ICommandPalette | null) => {
+  optional: [ICommandPalette, IStatusBar],
+  activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, palette: ICommandPalette | null,
+             statusBar: IStatusBar | null) => {
     app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns());
     // outputs outside a notebook (a cloned output view, the console) still show the saved tree
     rendermime.addFactory({
@@ -228,7 +234,51 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addKeyBinding({ command: id, keys: [keys], selector: '.jp-Notebook' });
       palette?.addItem({ command: id, category: 'RLM' });
     }
+    if (statusBar) {
+      const item = new RunStatus();
+      statusBar.registerStatusItem('rlm-kernel:status', { item, align: 'left', rank: 5 });
+    }
   },
 };
+
+/** The status bar's word on the running run (state, step, sub-calls, tokens); a click scrolls to it. */
+class RunStatus extends Widget {
+  private link: Link | null = null;
+
+  constructor() {
+    super();
+    this.addClass('rlm-statusbar');
+    this.node.setAttribute('role', 'button');
+    this.node.tabIndex = 0;
+    this.node.dataset.testid = 'rlm-statusbar';
+    this.node.addEventListener('click', () => this.reveal());
+    this.node.addEventListener('keydown', e => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.reveal();
+      }
+    });
+    window.setInterval(() => this.refresh(), 1000);
+    this.refresh();
+  }
+
+  private reveal(): void {
+    const el = this.link ? [...this.link.views][0] : null;
+    el?.scrollIntoView({ block: 'start' });
+  }
+
+  private refresh(): void {
+    this.link = currentRun();
+    const s = this.link?.store;
+    const root = s?.rootId ? s.runs.get(s.rootId) : null;
+    this.node.hidden = !s || !root;
+    if (!s || !root) return;
+    const t = s.totals();
+    const tokens = (t.tokens.in + t.tokens.out).toLocaleString('en-US');
+    this.node.textContent = `RLM ${s.state} · step ${root.lastStep} · ${t.subcalls.toLocaleString('en-US')} sub-calls · ` +
+      `${tokens} tok` + (t.failedCells + t.failedSubcalls ? ` · ${t.failedCells + t.failedSubcalls} errors` : '');
+    this.node.title = 'Show the running RLM run';
+  }
+}
 
 export default plugin;

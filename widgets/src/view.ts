@@ -23,6 +23,9 @@ export function h(tag: string, attrs: Attrs = {}, ...children: (Node | string | 
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v as EventListener);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
+  // keys on the tree's own controls are theirs: JupyterLab's command-mode shortcuts (Enter, Space,
+  // A, B…) must not fire there (Lumino skips elements with this attribute)
+  if (tag === 'button' || attrs.role === 'button') el.setAttribute('data-lm-suppress-shortcuts', '');
   for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
   return el;
 }

@@ -75,3 +75,18 @@ test('a finished run is not live, and a child finishing does not end the tree', 
   assert.equal(s.state, 'stopped');
   assert.equal(s.live(), false);
 });
+
+test("a running cell's live output grows, and its finished outputs replace it", () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  s.receive({ kind: 'batch', n: 2, items: [item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'a\n' }),
+                                           item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'b\n' })] });
+  const cell = s.runs.get('root').steps.get(1).cells.get(1);
+  assert.equal(cell.live, 'a\nb\n');
+  s.receive({ kind: 'batch', n: 3, items: [item('cell_finished', { step: 1, index: 1, outputs: [{ output_type: 'stream', name: 'stdout', text: 'a\nb\n' }] })] });
+  assert.equal(cell.live, '');
+  assert.equal(cell.outputs.length, 1);
+  // live text for a cell that is not running (a late batch) is dropped
+  s.receive({ kind: 'batch', n: 4, items: [item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'late' })] });
+  assert.equal(cell.live, '');
+});
