@@ -16,6 +16,17 @@ pytestmark = pytest.mark.browser
 
 RUN_MIME = "application/vnd.rlm.run+json"
 
+# Scroll the notebook until the tree's top is 150 px above the view, then report where its header is.
+STICKY = """async () => {
+  const run = document.querySelector("[data-testid='rlm-run']");
+  const scroller = run.closest('.jp-WindowedPanel-outer') || run.closest('.jp-Notebook');
+  const top = () => scroller.getBoundingClientRect().top;
+  scroller.scrollTop += run.getBoundingClientRect().top - top() + 150;
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return { tree: run.getBoundingClientRect().top - top(),
+           head: run.querySelector('.rlm-head').getBoundingClientRect().top - top() };
+}"""
+
 NATIVE = [
     "Let me look.\n```repl\nimport base64\nfrom IPython.display import HTML, Image, Markdown, display\n"
     "display(HTML('<table class=\"dataframe\"><thead><tr><th>box</th><th>widgets</th></tr></thead>'"
@@ -69,6 +80,10 @@ def test_outputs_render_natively_once_and_the_saved_tree_reopens_read_only(lab: 
     assert traceback.locator("span[class*='ansi-']").count() > 0, "the traceback's colours were not rendered"
     expect(step1.locator("[data-testid='rlm-cell-code'] pre")).to_contain_text("display(HTML(")
     shot(page, "labext-1-native", run)
+    # scrolled past, the header and its controls stay at the top of the notebook view
+    where = page.evaluate(STICKY)
+    assert where["tree"] < -100 and abs(where["head"]) <= 2, where
+    shot(page, "labext-1b-sticky-header")
 
     # each thing once: the outputs only in the tree, the answer only in the tree
     cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
