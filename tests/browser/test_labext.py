@@ -170,3 +170,35 @@ def test_a_thousand_prompt_batch_opens_bounded_and_next_error_finds_the_failure(
         print("DOM nodes in the tree with the batch open:", nodes)
         assert nodes < 6000, nodes
         shot(page, "labext-3-batch", run)
+
+
+@pytest.mark.parametrize("lab", ["perCommTarget"], indirect=True, ids=["subshells"])
+def test_approve_mode_says_so_and_runs_one_cell_per_click(lab: Lab, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=["Two cells.\n```repl\nprint('first cell ran')\n```\n```repl\nprint('second cell ran')\n```",
+                        "FINAL(approved both)"])
+        srv.latency = 0.0
+        url = lab.notebook("approve.ipynb", ["context = 'x'", magic(srv, "Go carefully.", "--approve")])
+        open_notebook(page, url)
+        run_cell(page, 0, wait=True)
+        run_cell(page, 1)
+        run = page.locator("[data-testid='rlm-run']")
+        expect(run.locator("[data-testid='rlm-mode']")).to_have_text("Approve mode: pauses before every cell",
+                                                                     timeout=30_000)
+        resume = run.locator("[data-testid='rlm-resume']")
+        expect(run.locator("[data-testid='rlm-status']")).to_have_text("paused", timeout=30_000)
+        expect(resume).to_have_text("Run this cell")
+        expect(run.locator("[data-testid='rlm-cell-editor']")).to_have_value(re.compile("first cell ran"))
+        resume.click()
+        # one click ran one cell: the run stops again before the second
+        expect(run.locator("[data-testid='rlm-cell-editor']")).to_have_value(re.compile("second cell ran"),
+                                                                            timeout=30_000)
+        expect(run.locator("[data-testid='rlm-status']")).to_have_text("paused")
+        expect(step_node(page, 1).locator("[data-testid='rlm-live-output'], .rlm-outputs")
+               .filter(has_text="first cell ran").first).to_be_visible()
+        expect(step_node(page, 1).locator("[data-testid='rlm-cell-code']")).to_have_count(1)
+        resume.click()
+        expect(run.locator("[data-testid='rlm-answer']")).to_contain_text("approved both", timeout=30_000)
+        shot(page, "labext-4-approve", run)
