@@ -7,12 +7,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CONSTRAINTS := constraints/test.txt
 
-.PHONY: quickstart test lab venv chromium bench lock
+LABEXT := rlm_kernel/labextension
+LABEXT_SHARE := $(VENV)/share/jupyter/labextensions/rlm-kernel
 
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+.PHONY: quickstart test lab venv chromium bench lock labextension
+
+# The run tree's JupyterLab extension: TypeScript in widgets/, npm packages from widgets/package-lock.json,
+# built by @jupyterlab/builder into rlm_kernel/labextension (the wheel ships it as shared data).
+widgets/node_modules/.package-lock.json: widgets/package-lock.json
+	cd widgets && npm ci --no-audit --no-fund
+
+$(LABEXT)/package.json: widgets/node_modules/.package-lock.json widgets/package.json widgets/tsconfig.json \
+		$(wildcard widgets/src/*.ts) $(wildcard widgets/style/*.css) widgets/scripts/build-labextension.mjs
+	cd widgets && npm run build
+
+labextension: $(LABEXT)/package.json
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS) $(LABEXT)/package.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c $(CONSTRAINTS) --upgrade pip
 	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[test]"
+	@# an editable install copies the built extension once; a link keeps later rebuilds live
+	rm -rf $(LABEXT_SHARE) && mkdir -p $(dir $(LABEXT_SHARE)) && ln -s $(CURDIR)/$(LABEXT) $(LABEXT_SHARE)
 	touch $@
 
 venv: $(VENV)/.installed
@@ -50,8 +66,9 @@ lab: quickstart
 	$(VENV)/bin/jupyter lab example_notebooks/01_quickstart.ipynb
 
 # pytest's exit 5 means it collected no test: a failure here, said in words.
-test: venv chromium
+test: venv labextension chromium
 	$(PY) -m ruff check .
+	cd widgets && npm test
 	@$(PY) -m pytest -q -ra; rc=$$?; \
 	  if [ $$rc = 5 ]; then echo "make test: pytest ran no tests"; fi; exit $$rc
 

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from .engine.options import RLMOptions
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (`jupyter labextension develop` reads this)."""
+    return [{"src": "labextension", "dest": "rlm-kernel"}]
+
+
 def __getattr__(name: str) -> Any:
     if name in ("rlm", "RLMResult"):
         from .engine import api

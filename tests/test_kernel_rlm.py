@@ -103,11 +103,15 @@ def test_answer_and_namespace(kernel: KernelSession, fake: FakeAnthropic, workdi
     cell = kernel.run("%%rlm --max-iterations 5\nHow many words, and what is it about?", timeout=60)
     assert cell.status == "ok", cell.text
     # The generated code's prints show in the cell like any output.
-    assert "words: 200" in cell.text and SUB_ANSWER in cell.text
+    # what the generated code printed is in the run tree, once, not flattened into the cell
+    assert "words: 200" in cell.tree_text and SUB_ANSWER in cell.tree_text
+    assert "words: 200" not in cell.text
     # The cell's value is the result, shown as Markdown.
     results = cell.of_type("execute_result")
     assert len(results) == 1
-    assert f"200 words; {SUB_ANSWER}" in results[0]["data"]["text/markdown"]
+    # the tree shows the answer, so the value's Markdown is one line pointing there, not the answer again
+    assert f"200 words; {SUB_ANSWER}" not in results[0]["data"]["text/markdown"]
+    assert "the answer is in the tree above" in results[0]["data"]["text/markdown"]
     n = results[0]["execution_count"]
 
     check = value(kernel, f"(_.answer, _.status, Out[{n}].steps, words[:2], summary, 'llm_query' in dir())")
@@ -262,7 +266,7 @@ def test_resume_after_the_kernel_was_killed(workdir: Path, fake: FakeAnthropic) 
         cell = second.run(f"%rlm config base_url={fake.base_url}\n%rlm resume {log.root_run_id}", timeout=60)
         assert cell.status == "ok", cell.text
         assert "x is 41" not in cell.text  # the rebuild re-ran step 1 quietly
-        assert "y is 42" in cell.text
+        assert "y is 42" in cell.tree_text and "y is 42" not in cell.text
         assert value(second, "(_.answer, _.status, x, y)") == "('42', 'done', 41, 42)"
     assert RunLog.read(log.path).status == "done"
 

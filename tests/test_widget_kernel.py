@@ -1,6 +1,6 @@
 """The run widget's comm protocol against a real RLM kernel, driven by jupyter_client.
 
-These send exactly what the browser sends (custom comm messages on the shell channel) while
+These send exactly what the browser sends (comm messages on the shell channel) while
 `%%rlm` runs against the loopback fake server, so pause, edit, resume and stop are tested end to
 end without a browser: model call in flight, kernel event loop, Steering, engine, run log."""
 
@@ -15,7 +15,7 @@ import pytest
 
 from rlm_kernel.kernel.testing import KernelSession, jupyter_sandbox
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
-from rlm_kernel.widget.view import WIDGET_MIME
+from rlm_kernel.widget.view import COMM_TARGET, RUN_MIME
 
 ROOT = "claude-sonnet-5-5"
 
@@ -46,20 +46,17 @@ class WidgetDriver:
                 continue
             self.iopub.append(msg)
             kind, content = msg["msg_type"], msg["content"]
-            if kind == "comm_open" and "key" in content["data"].get("state", {}):
+            if kind == "comm_open" and content["target_name"] == COMM_TARGET:
                 self.comm_id = content["comm_id"]
             elif kind == "comm_msg" and content["comm_id"] == self.comm_id:
-                data = content["data"]
-                if data.get("method") == "custom":
-                    self.custom.append(data["content"])
+                self.custom.append(content["data"])
             elif kind == "status" and content["execution_state"] == "idle" \
                     and msg["parent_header"].get("msg_id") == self.msg_id:
                 self.idle = True
 
     def send(self, content: dict[str, Any]) -> None:
         assert self.comm_id, "the run widget has not opened its comm yet"
-        msg = self.ks.kc.session.msg("comm_msg", {"comm_id": self.comm_id,
-                                                  "data": {"method": "custom", "content": content}})
+        msg = self.ks.kc.session.msg("comm_msg", {"comm_id": self.comm_id, "data": content})
         self.ks.kc.shell_channel.send(msg)
 
     def has_item(self, type_: str, **fields: Any) -> bool:
@@ -70,6 +67,12 @@ class WidgetDriver:
                 and m["parent_header"].get("msg_id") == self.msg_id]
 
     def text(self) -> str:
+        """What the generated cells printed, as the tree shows it (their cell_finished outputs)."""
+        return "".join(o.get("text", "") for i in self.items if i["type"] == "cell_finished"
+                       for o in i["outputs"] if o["output_type"] == "stream")
+
+    def cell_text(self) -> str:
+        """What the notebook cell itself printed: its own stream outputs."""
         return "".join(c["text"] for c in self.outputs("stream"))
 
 
@@ -122,13 +125,14 @@ def test_pause_during_a_model_call_then_edit_and_resume(kernel, srv):
     started = next(i for i in w.items if i["type"] == "cell_started")
     assert started["edited"] is True and started["code"] == "print('a person wrote this')"
     assert "a person wrote this" in w.text() and "model wrote this" not in w.text()
+    assert w.cell_text() == "", "generated output was shown twice: in the tree and flattened below it"
     told = root_user_texts(srv)[-1]
     assert "edited" in told and "print('a person wrote this')" in told
     final = next(i for i in w.items if i["type"] == "run_finished")
     assert final["status"] == "done" and final["answer"] == "12 widgets"
     # the output carries a static copy, replaced by the finished tree when the run ends
     shown = w.outputs("display_data")[0]
-    assert WIDGET_MIME in shown["data"] and "text/html" in shown["data"]
+    assert shown["data"][RUN_MIME]["comm_id"] == w.comm_id and "text/html" in shown["data"]
     updated = w.outputs("update_display_data")[-1]
     assert updated["transient"]["display_id"] == shown["transient"]["display_id"]
     assert "12 widgets" in updated["data"]["text/html"] and "edited by a person" in updated["data"]["text/html"]

@@ -15,7 +15,7 @@ from rlm_kernel.engine import events as ev
 from rlm_kernel.engine.record import RunLog
 from rlm_kernel.kernel.testing import jupyter_sandbox
 from rlm_kernel.widget import render_static_html
-from rlm_kernel.widget.view import WIDGET_MIME, RunView
+from rlm_kernel.widget.view import RUN_MIME, RunView
 
 _seq = iter(range(1, 1_000_000))
 
@@ -63,7 +63,8 @@ def test_static_tree_shows_steps_cells_subcalls_child_and_answer():
     html = render_static_html(tree_events())
     assert html.count('data-testid="rlm-step-node"') == 2  # root step 1 and the child's step 1
     assert html.count('data-testid="rlm-subcall"') == 2
-    assert 'data-testid="rlm-answer"' in html and "There are **3** widgets." in html
+    # the answer is Markdown, rendered (the static copy used to show raw **bold**)
+    assert 'data-testid="rlm-answer"' in html and "There are <strong>3</strong> widgets." in html
     assert "edited by a person" in html
     assert "Count &lt;widgets&gt; &amp; gadgets" in html
     assert "deep result" in html and "Child run" in html
@@ -88,6 +89,20 @@ def test_a_run_that_restarts_a_step_after_resume_shows_the_new_attempt_only():
     ]
     html = render_static_html(events)
     assert "Second attempt" in html and "Plan:" not in html and "edited by a person" not in html
+
+
+def test_an_interrupted_run_never_shows_the_models_prose_as_its_answer():
+    events = [
+        *tree_events()[:3],  # step 1: "Plan:" and a code block, then the interrupt
+        e(ev.RUN_FINISHED, status="stopped", answer="Plan:", answer_source="partial", reason="interrupted"),
+    ]
+    html = render_static_html(events)
+    answer = html[html.index('data-testid="rlm-answer"'):]
+    assert "No final answer" in answer and "interrupted" in answer and "Plan:" not in answer
+    # a partial answer the code did put in `answer` is shown, as partial
+    events[-1] = e(ev.RUN_FINISHED, status="stopped", answer="7 so far", answer_source="partial", reason="stopped")
+    answer = render_static_html(events).split('data-testid="rlm-answer"')[1]
+    assert "Best partial answer" in answer and "7 so far" in answer
 
 
 def test_steps_a_resume_abandoned_are_hidden_even_when_not_run_again():
@@ -137,19 +152,19 @@ def test_headless_run_leaves_the_finished_tree_in_the_saved_notebook(sandbox: Pa
     nb.metadata["kernelspec"] = {"name": "rlm", "display_name": "RLM (Python 3)", "language": "python"}
     NotebookClient(nb, timeout=120, kernel_name="rlm", resources={"metadata": {"path": str(sandbox)}}).execute()
     outputs = nb.cells[1].outputs
-    shown = next(o for o in outputs if o["output_type"] == "display_data" and WIDGET_MIME in o["data"])
+    shown = next(o for o in outputs if o["output_type"] == "display_data" and RUN_MIME in o["data"])
     html = shown["data"]["text/html"]
     assert 'data-testid="rlm-answer"' in html, "the display was not updated with the finished tree"
     assert 'data-testid="rlm-step-node"' in html and "data-testid=\"rlm-status\">done<" in html
-    # nbclient stored the widget state too; it carries the same tree for JupyterLab without a kernel
-    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    model = state[shown["data"][WIDGET_MIME]["model_id"]]["state"]
-    assert 'data-testid="rlm-answer"' in model["static_html"]
-    # nbconvert (nbviewer) shows it: the widget's state or the HTML fallback carries the answer
+    # the extension's copy of the run is in the same output: the whole finished tree, no kernel needed
+    state = shown["data"][RUN_MIME]
+    assert state["finished"] is True
+    finished = [i for i in state["items"] if i["type"] == "run_finished"]
+    assert finished and finished[0]["status"] == "done"
+    assert any(i["type"] == "cell_finished" for i in state["items"])
+    # the generated cells' outputs are in the tree only, not flattened into the cell's output
+    assert [o["output_type"] for o in outputs if o["output_type"] != "execute_result"] == ["display_data"]
+    # nbconvert (nbviewer) shows the static tree
     HTMLExporter = pytest.importorskip("nbconvert").HTMLExporter
-
-    exported, _ = HTMLExporter().from_notebook_node(nb)
-    assert "rlm-answer" in exported
-    nb.metadata.pop("widgets")
     exported, _ = HTMLExporter().from_notebook_node(nb)
     assert 'data-testid="rlm-answer"' in exported

@@ -1,7 +1,7 @@
 """RunView without a browser: what goes over the comm for a run, and what the browser's requests do.
 
-A recording comm stands in for the kernel's comm (the same object ipywidgets sends through), so
-these tests see exactly the custom messages a front-end would get."""
+A recording comm stands in for the kernel's comm (the run's own "rlm.run" comm), so these tests see
+exactly the messages a front-end would get."""
 
 from __future__ import annotations
 
@@ -40,13 +40,11 @@ class RecordingComm(comm.DummyComm):
 
     def custom(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [m["data"]["content"] for m in self.sent
-                    if m["msg_type"] == "comm_msg" and (m["data"] or {}).get("method") == "custom"]
+            return [m["data"] for m in self.sent if m["msg_type"] == "comm_msg"]
 
     def from_browser(self, content: dict[str, Any]) -> None:
-        """Deliver a custom message as the kernel does when the browser calls model.send()."""
-        self.handle_msg({"content": {"comm_id": self.comm_id, "data": {"method": "custom", "content": content}},
-                         "buffers": []})
+        """Deliver a message as the kernel does when the extension calls comm.send()."""
+        self.handle_msg({"content": {"comm_id": self.comm_id, "data": content}, "buffers": []})
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +114,45 @@ def test_a_burst_of_1000_subcalls_goes_out_as_a_few_small_batches():
     assert all(len(s["prompt"]) == PROMPT_PREVIEW and s["prompt_chars"] == len(big_prompt) for s in subs)
     # nothing close to the whole prompts went out: 1000 × 22 KB would be 22 MB
     assert sum(len(repr(b)) for b in batches) < 1_000_000
+    # the copy saved in the notebook holds each sub-call once, its prompt folded into its result
+    import json
+
+    saved = view.run_state()["items"]
+    assert [i["type"] for i in saved].count(ev.SUBCALL_STARTED) == 0
+    finished = [i for i in saved if i["type"] == ev.SUBCALL_FINISHED]
+    assert len(finished) == 1000 and finished[0]["prompt"].startswith("chunk text") and "seq" not in finished[0]
+    assert len(json.dumps(saved)) < 450_000  # under half a kilobyte per sub-call
+    view.close()
+
+
+def test_a_running_cells_prints_go_live_once_and_new_views_get_the_finished_cell():
+    view, c = make_view()
+    e = Events()
+    view.on_event(started(e))
+    view.on_event(e(ev.TURN_STARTED, step=1))
+    view.stream("stdout", "before any cell\n")  # not a cell's output: dropped
+    view.on_event(e(ev.CELL_STARTED, step=1, index=1, code="print(...)", edited=False))
+    for k in range(50):
+        view.stream("stdout", f"progress {k}\n")
+    wait_for(lambda: any(i["type"] == "cell_stream" for i in items_of(c.custom())))
+    wait_for(lambda: "progress 49" in "".join(i["text"] for i in items_of(c.custom()) if i["type"] == "cell_stream"))
+    live = [i for i in items_of(c.custom()) if i["type"] == "cell_stream"]
+    assert len(live) <= 5, "each print went out as its own item"
+    assert {(i["step"], i["index"]) for i in live} == {(1, 1)}
+    assert "before any cell" not in "".join(i["text"] for i in live)
+    view.stream("stdout", "x" * 20_000)  # a flood is capped at the view's output limit
+
+    def live_chars() -> int:
+        return sum(len(i["text"]) for i in items_of(c.custom()) if i["type"] == "cell_stream")
+
+    wait_for(lambda: live_chars() >= OUTPUT_TEXT_LIMIT)
+    assert live_chars() == OUTPUT_TEXT_LIMIT
+    view.on_event(e(ev.CELL_FINISHED, step=1, index=1, duration=0.1,
+                    outputs=[{"output_type": "stream", "name": "stdout", "text": "progress 0\n"}]))
+    c.from_browser({"kind": "hello"})
+    reset = c.custom()[-1]
+    assert reset["kind"] == "reset" and not any(i["type"] == "cell_stream" for i in reset["items"])
+    assert not any(i["type"] == "cell_stream" for i in view.run_state()["items"])
     view.close()
 
 

@@ -35,6 +35,8 @@ class RLMResult:
     value: Any = field(default=None, repr=False, compare=False)
     #: Where the run's code ran, so a follow-up (`ask`) continues in the same namespace. In memory only.
     executor: Any = field(default=None, repr=False, compare=False)
+    #: A run tree on screen already shows the answer: the cell's value then shows one line, not it again.
+    answer_shown: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def record(cls, run: Run, status: str, answer: str, source: str, reason: str | None) -> RLMResult:
@@ -98,6 +100,9 @@ class RLMResult:
         return self.answer
 
     def _repr_markdown_(self) -> str:
+        if self.answer_shown:
+            return f"<small>RLM · {self.summary()} · run `{self.run_id}` · the answer is in the tree above " \
+                   f"(`_.answer`)</small>"
         note = f"\n\n*{self.reason}*" if self.reason and self.status != "done" else ""
         return f"{self.answer}{note}\n\n<small>RLM · {self.summary()} · run `{self.run_id}`</small>"
 

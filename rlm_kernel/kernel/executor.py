@@ -1,8 +1,9 @@
 """ShellExecutor: the engine's Executor on the kernel's own IPython shell.
 
 Generated code runs exactly like a cell the person typed (magics, rich display, plots, tracebacks,
-the user's namespace) and its outputs still appear in the notebook, while a copy of each is kept
-as an nbformat v4 output dict for the model, the run record and the export. The copy is taken
+the user's namespace), and a copy of each output is kept as an nbformat v4 output dict for the
+model, the run record, the run tree and the export. With `quiet` (the run tree is on screen) the
+outputs go only there; otherwise they also appear in the notebook as ordinary cell output. The copy is taken
 where the kernel publishes (display publisher and displayhook hooks, a stdout/stderr tee on the
 cell's thread, the traceback sender); output widgets are not used because their capture happens in
 the browser and headless runs would see nothing."""
@@ -131,15 +132,18 @@ class _Tee:
     piece by piece (the collector's whole text is redacted again by the run)."""
 
     def __init__(self, name: str, target: TextIO, collector: OutputCollector, thread: int, quiet: bool,
-                 redact: Callable[[str], str] = _unchanged) -> None:
+                 redact: Callable[[str], str] = _unchanged,
+                 on_stream: Callable[[str, str], None] | None = None) -> None:
         self._name, self._target, self._collector = name, target, collector
-        self._thread, self._quiet, self._redact = thread, quiet, redact
+        self._thread, self._quiet, self._redact, self._on_stream = thread, quiet, redact, on_stream
         self.active = True
 
     def write(self, s: str) -> int:
         mine = self.active and threading.get_ident() == self._thread
         if mine:
             self._collector.stream(self._name, s)
+            if self._on_stream is not None and s:
+                self._on_stream(self._name, self._redact(s))
             if self._quiet:
                 return len(s)
             self._target.write(self._redact(s))
@@ -161,8 +165,9 @@ class ShellExecutor:
 
     `blocking` is true while synchronous generated code runs: the kernel's interrupt handler then
     raises KeyboardInterrupt in it rather than cancelling the run's task. `quiet` keeps outputs
-    out of the notebook (used while a resumed run silently re-runs its recorded cells). `redact`
-    is set by the run to its redactor, so what the notebook shows carries no secret either."""
+    out of the notebook's cell output: the run tree shows them (and a resumed run re-runs its
+    recorded cells silently). `redact` is set by the run to its redactor, so what the notebook and
+    the live tree show carries no secret either."""
 
     def __init__(self, shell: Any, *, quiet: bool = False) -> None:
         self.shell = shell
@@ -171,6 +176,9 @@ class ShellExecutor:
         self.blocking = False
         self.cells_run = 0
         self.redact: Callable[[str], str] = _unchanged
+        #: Called with (stream name, text) as a generated cell prints, on the cell's thread: the run
+        #: tree shows a running cell's output live.
+        self.on_stream: Callable[[str, str], None] | None = None
 
     async def run_cell(self, code: str, *, timeout: float | None) -> CellOutcome:
         self.cells_run += 1
@@ -265,7 +273,8 @@ class ShellExecutor:
             if not quiet and not (issubclass(etype, KeyboardInterrupt) and interrupts_noted() != noted):
                 original_showtraceback(etype, _Shown(redact(str(evalue))), [redact(line) for line in stb])
 
-        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet, redact) for name in ("stdout", "stderr")}
+        tees = {name: _Tee(name, getattr(sys, name), collector, thread, quiet, redact, self.on_stream)
+                for name in ("stdout", "stderr")}
         saved_cache, saved_exec_result = hook.cache_size, hook.exec_result
         _register(pub, on_display)
         _register(hook, on_result)

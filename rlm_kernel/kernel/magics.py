@@ -202,6 +202,11 @@ class _LazyView:
         if self.view is not None:
             self.view.finish(result)
 
+    def stream(self, name: str, text: str) -> None:
+        """A running generated cell printed: the tree shows it live."""
+        if self.view is not None:
+            self.view.stream(name, text)
+
 
 def _view_class(shell: Any) -> Any:
     """RunView when this is a kernel with comms and the widget room is importable, else None."""
@@ -209,7 +214,7 @@ def _view_class(shell: Any) -> Any:
         return None
     try:
         from ..widget.view import RunView
-    except (ImportError, FileNotFoundError):  # a broken install without the front-end files
+    except ImportError:  # a broken install
         return None
     return RunView
 
@@ -257,7 +262,9 @@ class RLMMagics(Magics):
                                  "ask with %%rlm first")
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, question.strip(), options)
-        executor = ShellExecutor(self.shell)
+        # with the run tree on screen, generated outputs show there, once, not flattened below it
+        executor = ShellExecutor(self.shell, quiet=_view_class(self.shell) is not None)
+        executor.on_stream = view.stream
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return arun(question, context, options=options, executor=executor, steering=steering,
@@ -335,15 +342,18 @@ class RLMMagics(Magics):
                              f"over-budget runs can be resumed")
         started = log.started() or {}
         rebuild = log.root_run_id not in self.session_runs
-        # A rebuild re-runs the finished cells silently; outputs show again from the first new step.
-        executor = ShellExecutor(self.shell, quiet=rebuild)
+        # A rebuild re-runs the finished cells silently; outputs show again from the first new step
+        # (in the tree when there is one, else in the cell's output).
+        tree = _view_class(self.shell) is not None
+        executor = ShellExecutor(self.shell, quiet=rebuild or tree)
         options = RLMOptions.from_recorded(started.get("options")).merged(**overrides)
         steering = Steering(approve=options.approve)
         view = _LazyView(self.shell, steering, str(started.get("question", "")), options, preload=log.events)
+        executor.on_stream = view.stream
 
         def unquiet(event: ev.Event) -> None:
             if event["type"] == ev.RUN_RESUMED:
-                executor.quiet = False
+                executor.quiet = tree
 
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
             return aresume(log, executor=executor, steering=steering, subscribers=[unquiet, *subscribers],
@@ -407,6 +417,7 @@ class RLMMagics(Magics):
             self._remember(tracker.run_id, runs_dir)
             raise self._explain(exc, tracker) from None
         view.finish(result)
+        result.answer_shown = view.view is not None
         self._remember(result.run_id, runs_dir, result.log_path)
         self.last_result = result
         if result.status == "failed":

@@ -55,6 +55,10 @@ def jupyter_sandbox(root: Path) -> Iterator[Path]:
         os.environ.update(saved)
 
 
+#: The run tree's output type (rlm_kernel.widget.view.RUN_MIME; the kernel room does not import the widget's).
+RUN_MIME = "application/vnd.rlm.run+json"
+
+
 @dataclass
 class Cell:
     """What one execute request produced."""
@@ -80,6 +84,16 @@ class Cell:
             elif kind == "error":
                 parts.append(strip_ansi("\n".join(out["traceback"])) + "\n")
         return "".join(parts)
+
+    @property
+    def tree_text(self) -> str:
+        """What the generated cells printed, as the run tree shows it: the stream outputs in the last
+        copy of the run the cell's output carries (application/vnd.rlm.run+json)."""
+        bundles = [m["content"]["data"][RUN_MIME] for m in self.messages
+                   if m["msg_type"] in ("display_data", "update_display_data") and RUN_MIME in m["content"]["data"]]
+        items = bundles[-1]["items"] if bundles else []
+        return "".join(o.get("text", "") for i in items if i["type"] == "cell_finished"
+                       for o in i.get("outputs") or [] if o["output_type"] == "stream")
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.outputs if o["output_type"] == kind]
@@ -150,13 +164,19 @@ class KernelSession:
         return self.collect(self.execute(code), timeout)
 
     def wait_for_output(self, msg_id: str, needle: str, timeout: float = 30) -> Cell:
-        """Read outputs of a running request until `needle` appears in its text (not waiting for idle)."""
+        """Read outputs of a running request until `needle` appears in its text, or in the live output
+        a run tree is sent of the generated cell running now (not waiting for idle)."""
         deadline = time.monotonic() + timeout
         cell = Cell(reply={})
         while time.monotonic() < deadline:
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.2)
             except Empty:
+                continue
+            if msg["msg_type"] == "comm_msg":  # sent from the tree's own thread: any parent
+                items = (msg["content"].get("data") or {}).get("items") or []
+                if any(i.get("type") == "cell_stream" and needle in i.get("text", "") for i in items):
+                    return cell
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue

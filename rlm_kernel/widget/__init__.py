@@ -1,5 +1,5 @@
 """The notebook view of a run: `RunView` (live tree + steering buttons) and the static HTML
-fallback. Imports Jupyter (anywidget, IPython display); the engine never imports this room."""
+fallback. Imports Jupyter (comm, IPython display); the engine never imports this room."""
 
 from __future__ import annotations
 

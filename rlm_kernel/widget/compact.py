@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import events as ev
+from ..engine import pricing
 from ..engine.text import joined
+from ..engine.types import Usage
 
 #: Characters of a sub-call prompt shown before "show full prompt".
 PROMPT_PREVIEW = 240
@@ -191,24 +193,70 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
         item = {**base, **_pick(event, "status", "answer_source", "reason", "usage", "cost", "elapsed",
                                 "steps", "subcalls")}
         item["answer"] = joined(event.get("answer"))[:FIELD_LIMIT * 5]
+        # models with tokens but no known price: the header says "cost unknown for …", not less
+        item["unpriced"] = sorted(m for m, u in (event.get("usage") or {}).items()
+                                  if isinstance(u, dict) and pricing.cost(m, Usage.from_dict(u)) is None
+                                  and Usage.from_dict(u).total_tokens)
         return item
     # note, state, budget_hit and anything newer: small fields, cut as a safety net
     return {**base, **{k: _cut_meta(v) if not isinstance(v, str) else v[:FIELD_LIMIT]
                        for k, v in event.items() if k not in ("v", "seq", "t", "run_id", "type")}}
 
 
+#: Characters of each sub-call prompt and response kept in the copy saved with the notebook.
+SAVED_PROMPT = 120
+SAVED_RESPONSE = 240
+
+
+def saved_copy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wire items as they are saved in the notebook's output, for the tree to redraw with no
+    kernel: each finished sub-call as one item (its start folded in) with prompt and response cut
+    further, and no batch bookkeeping. A 1,000-prompt batch would otherwise weigh megabytes; the
+    run log keeps everything whole."""
+    finished = {(i.get("run_id"), i.get("id")) for i in items if i.get("type") == ev.SUBCALL_FINISHED}
+    prompts: dict[tuple[Any, Any], dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    for item in items:
+        t = item.get("type")
+        # batch numbers are the wire's business; empty fields (error=None, cached=False) cost bytes × 1,000
+        small = {k: v for k, v in item.items() if k != "seq" and v is not None and v is not False}
+        for name in ("t", "latency", "duration"):
+            if isinstance(small.get(name), float):
+                small[name] = round(small[name], 3)
+        if isinstance(small.get("usage"), dict) and "input_tokens" in small["usage"]:
+            small["usage"] = {k: v for k, v in small["usage"].items() if v}
+        if t == ev.SUBCALL_STARTED:
+            key = (item.get("run_id"), item.get("id"))
+            cut = {"prompt": str(item.get("prompt") or "")[:SAVED_PROMPT], "prompt_chars": item.get("prompt_chars")}
+            if key in finished:
+                prompts[key] = cut
+                continue
+            small.update(cut)
+        elif t == ev.SUBCALL_FINISHED:
+            small.update(prompts.pop((item.get("run_id"), item.get("id")), {}))
+            small["response"] = str(item.get("response") or "")[:SAVED_RESPONSE]
+        out.append(small)
+    return out
+
+
 def _pick(event: ev.Event, *names: str) -> dict[str, Any]:
     return {n: event[n] for n in names if n in event}
 
 
+#: Item types whose consecutive texts join into one, and the fields that must match.
+_MERGED = {ev.TURN_DELTA: ("run_id", "step"), "cell_stream": ("run_id", "step", "index", "name")}
+
+
 def coalesce(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Merge runs of turn_delta items for the same run and step into one (fewer DOM updates)."""
+    """Merge runs of turn_delta items (same run and step) and of a running cell's live output into
+    one each (fewer messages and DOM updates)."""
     merged: list[dict[str, Any]] = []
     for item in items:
         prev = merged[-1] if merged else None
-        if (prev is not None and item["type"] == ev.TURN_DELTA and prev["type"] == ev.TURN_DELTA
-                and prev["run_id"] == item["run_id"] and prev["step"] == item["step"]):
+        t = item["type"]
+        if (prev is not None and t in _MERGED and prev["type"] == t
+                and all(prev.get(k) == item.get(k) for k in _MERGED[t])):
             prev["text"] += item["text"]
         else:
-            merged.append(dict(item) if item["type"] == ev.TURN_DELTA else item)
+            merged.append(dict(item) if t in _MERGED else item)
     return merged

@@ -57,6 +57,12 @@ class Journal:
             self._history.append(item)
             self._pending.append(item)
 
+    def add_transient(self, item: Item) -> None:
+        """An item only for views open now (live output of a running cell): not kept for new views,
+        which get the finished cell instead."""
+        with self._lock:
+            self._pending.append(item)
+
     def take_batch(self) -> tuple[int, list[Item]] | None:
         """The queued items as the next numbered batch, or None when nothing is queued."""
         with self._lock:
@@ -76,6 +82,15 @@ class Journal:
             items += [{"type": ev.TURN_DELTA, "run_id": k[0], "step": k[1], "text": "".join(v)}
                       for k, v in self._streaming.items()]
             return self._batch, items
+
+    def saved_items(self) -> list[Item]:
+        """Everything so far, like snapshot() but without taking the queue or a batch number: the
+        copy that goes into the displayed output."""
+        with self._lock:
+            items = list(self._history)
+            items += [{"type": ev.TURN_DELTA, "run_id": k[0], "step": k[1], "text": "".join(v)}
+                      for k, v in self._streaming.items()]
+            return items
 
     def events(self) -> list[ev.Event]:
         """The full events recorded so far (for the static HTML)."""

@@ -6,10 +6,12 @@ is never embedded (its text/plain form is shown instead)."""
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from ..engine import events as ev
+from ..engine.parser import strip_code_blocks
 from ..engine.runsummary import summarize
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
 from ..engine.text import plural, strip_ansi
@@ -21,8 +23,6 @@ STATIC_SUBCALLS_HEAD = 20
 STATIC_SUBCALLS_TAIL = 5
 #: Characters of each sub-call response kept in the static tree.
 STATIC_RESPONSE = 600
-
-_FENCE = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 _STYLE = """<style>
 .rlm-static{font-family:system-ui,sans-serif;font-size:13px;line-height:1.45;max-width:100%}
@@ -40,20 +40,13 @@ def _esc(value: Any) -> str:
     return html.escape(strip_ansi(str(value)), quote=True)
 
 
+_MD = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
+
+
 def _markdownish(text: str) -> str:
-    """Model prose as paragraphs, fenced code as <pre>; everything escaped."""
-    parts: list[str] = []
-    pos = 0
-    for m in _FENCE.finditer(text):
-        parts += _paragraphs(text[pos:m.start()])
-        parts.append(f"<pre><code>{_esc(m.group(1).rstrip())}</code></pre>")
-        pos = m.end()
-    parts += _paragraphs(text[pos:])
-    return "".join(parts)
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [f"<p>{_esc(p.strip())}</p>".replace("\n", "<br>") for p in re.split(r"\n\s*\n", text) if p.strip()]
+    """Model prose as Markdown (tables, lists, code), with raw HTML escaped and unsafe links
+    (javascript:, data:) refused by markdown-it's link check."""
+    return _MD.render(strip_ansi(text))
 
 
 def _render_output(out: dict[str, Any]) -> str:
@@ -153,9 +146,22 @@ def _render_run(node: RunNode, depth: int) -> str:
         answer = str(fin.get("answer") or "")
         testid = ' data-testid="rlm-answer"' if depth == 0 else ""
         reason = f" ({_esc(fin['reason'])})" if fin.get("reason") else ""
-        parts.append(f'<div class="rlm-answer"{testid}><b>Answer</b> · {_esc(fin.get("status"))}{reason}'
-                     f"{_markdownish(answer)}</div>")
+        status = _esc(fin.get("status"))
+        if fin.get("status") != "done" and _is_last_prose(steps, answer):
+            body = "<p><i>No answer: the model had not written one when the run ended.</i></p>"
+            parts.append(f'<div class="rlm-answer"{testid}><b>No final answer</b> · {status}{reason}{body}</div>')
+        else:
+            title = "Answer" if fin.get("status") == "done" else "Best partial answer"
+            parts.append(f'<div class="rlm-answer"{testid}><b>{title}</b> · {status}{reason}'
+                         f"{_markdownish(answer)}</div>")
     return "".join(parts) if depth == 0 else f"<blockquote>{''.join(parts)}</blockquote>"
+
+
+def _is_last_prose(steps: list[Step], answer: str) -> bool:
+    """Whether a run that did not finish "answered" with its last message's prose (what a stop
+    falls back to when nothing was put in `answer`): that is not an answer to show as one."""
+    last = next((s for s in reversed(steps) if s.text), None)
+    return last is not None and answer.strip() == strip_code_blocks(last.text).strip()
 
 
 def header_line(node: RunNode) -> str:
@@ -169,8 +175,8 @@ def header_line(node: RunNode) -> str:
     bits = [f'<b data-testid="rlm-status">{_esc(fin.get("status") or "running")}</b>', models,
             plural(summary.steps, "step"), plural(summary.subcalls, "sub-call"),
             f"tokens {usage.input_tokens:,} in / {usage.output_tokens:,} out / {usage.cache_read_tokens:,} cached"]
-    if fin.get("cost") is not None:
-        bits.append(f"${float(fin['cost']):.4f}")
+    if summary.cost is not None or summary.unpriced:
+        bits.append(_esc(f"cost {summary.cost_text()}".replace("`", "")))
     if summary.elapsed is not None:
         bits.append(f"{float(summary.elapsed):.1f} s")
     return " · ".join(b for b in bits if b)

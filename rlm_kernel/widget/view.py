@@ -1,11 +1,14 @@
 """RunView: the live tree of one RLM run in a notebook, and the buttons that steer it.
 
-One widget model per run. Traits hold only what is fixed when the view is made (the question,
-models, limits) and, at the end, the static HTML; everything that happens during the run goes
-to the browser as numbered batches of custom messages holding only what is new (journal.py).
-The browser asks for the rest on demand: the whole run when a view opens (`hello`), a full
-output or prompt (`fetch`). Messages from the browser call Steering, which is thread safe, so
-it does not matter which kernel thread (main shell or a comm subshell) delivers them.
+One comm per run (target "rlm.run", opened by the kernel; rlm-kernel's JupyterLab extension
+registers the target). The displayed output carries `application/vnd.rlm.run+json`: the comm id and
+the run so far in its compact form, so a notebook reopened without the kernel still draws the full
+tree (read-only), plus a static text/html tree for nbconvert, GitHub and front ends without the
+extension. Everything that happens during the run goes to the browser as numbered batches of
+messages holding only what is new (journal.py). The browser asks for the rest on demand: the whole
+run when a view opens late (`hello`), a full output or prompt (`fetch`). Messages from the browser
+call Steering, which is thread safe, so it does not matter which kernel thread (main shell or a comm
+subshell) delivers them.
 
 Kernel → browser: {"kind": "batch", "n", "items", "now"} · {"kind": "reset", "n", "items", "now",
 "finished", "log_path", "exported"} · {"kind": "fetched", "req", "what", "value"} ·
@@ -25,45 +28,37 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import anywidget
-import traitlets
+import comm
 
 from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .assets import css_path, esm_path
+from .compact import OUTPUT_TEXT_LIMIT, saved_copy
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html
 
 _log = logging.getLogger(__name__)
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: The run tree's own output type, drawn by the rlm-kernel JupyterLab extension.
+RUN_MIME = "application/vnd.rlm.run+json"
+#: The comm target the extension registers on every kernel.
+COMM_TARGET = "rlm.run"
+#: Version of the RUN_MIME payload, for the extension to check.
+RUN_MIME_VERSION = 1
 
 
-class RunView(anywidget.AnyWidget):
-    _esm = esm_path()
-    _css = css_path()
-
-    #: Fixed facts shown before the first event arrives: question, model, sub_model, max_iterations.
-    header = traitlets.Dict().tag(sync=True)
-    #: Names this run's store in the browser (anywidget hands each view its own model proxy).
-    key = traitlets.Unicode("").tag(sync=True)
-    #: The finished tree as HTML; lets a view restored from saved widget state show the run
-    #: when no kernel is there to answer `hello`.
-    static_html = traitlets.Unicode("").tag(sync=True)
-
+class RunView:
     def __init__(self, steering: Steering, question: str, options: RLMOptions | None = None,
                  **kwargs: Any) -> None:
         options = options or RLMOptions()
-        super().__init__(header={
-            "question": question,
-            "model": options.model,
-            "sub_model": options.sub_model,
-            "max_iterations": options.max_iterations,
-            "approve": bool(options.approve),
-        }, key=uuid.uuid4().hex, **kwargs)
+        #: Fixed facts shown before the first event arrives.
+        self.header = {"question": question, "model": options.model, "sub_model": options.sub_model,
+                       "max_iterations": options.max_iterations, "approve": bool(options.approve)}
+        self.static_html = ""
+        self.comm = comm.create_comm(target_name=COMM_TARGET, data={"version": RUN_MIME_VERSION})
+        self.comm.on_msg(self._on_comm_message)
         self.steering = steering
         self.question = question
         self.options = options
@@ -76,7 +71,12 @@ class RunView(anywidget.AnyWidget):
         self._finished = False
         self._send_lock = threading.Lock()  # a snapshot or batch is numbered and sent as one
         self._flusher = Flusher(self._flush)
-        self.on_msg(self._on_front_message)
+        self._running_cell: dict[str, Any] | None = None  # run_id, step, index of the cell running now
+        self._streamed = 0  # characters of it sent live
+
+    @property
+    def comm_id(self) -> str:
+        return str(self.comm.comm_id)
 
     # --- engine side (any thread) -----------------------------------------------------------
     def on_event(self, event: ev.Event) -> None:
@@ -84,12 +84,28 @@ class RunView(anywidget.AnyWidget):
         t = event.get("type")
         if self._root_run_id is None and not event.get("parent_run_id"):
             self._root_run_id = str(event.get("run_id"))  # run_started, or a resumed run's first event
+        if t == ev.CELL_STARTED:
+            self._running_cell = {k: event.get(k) for k in ("run_id", "step", "index")}
+            self._streamed = 0
+        elif t == ev.CELL_FINISHED:
+            self._running_cell = None
         self.journal.add(event)
         if t == ev.STATE and event.get("state") == "paused":
             pending = self.steering.pending
             if pending is not None:
                 self.journal.add_local({"type": "pending", "run_id": pending.run_id, "step": pending.step,
                                         "index": pending.index, "code": pending.code})
+        self._flusher.poke()
+
+    def stream(self, name: str, text: str) -> None:
+        """Text a running generated cell printed (its thread): sent live, up to the view's output
+        limit; cell_finished then carries the output for good."""
+        cell = self._running_cell
+        if cell is None or self._finished or self._streamed >= OUTPUT_TEXT_LIMIT:
+            return
+        text = text[:OUTPUT_TEXT_LIMIT - self._streamed]
+        self._streamed += len(text)
+        self.journal.add_transient({"type": "cell_stream", **cell, "name": name, "text": text})
         self._flusher.poke()
 
     def load(self, events: Iterable[ev.Event]) -> None:
@@ -148,8 +164,14 @@ class RunView(anywidget.AnyWidget):
         return {
             "text/plain": f"RLM run: {self.question[:100]}",
             "text/html": html,
-            WIDGET_MIME: {"version_major": 2, "version_minor": 1, "model_id": self.model_id},
+            RUN_MIME: self.run_state(),
         }
+
+    def run_state(self) -> dict[str, Any]:
+        """The RUN_MIME payload: enough for the extension to draw the whole tree with no kernel."""
+        return {"version": RUN_MIME_VERSION, "comm_id": self.comm_id, "header": self.header,
+                "finished": self._finished, "log_path": str(self.log_path) if self.log_path else None,
+                "items": saved_copy(self.journal.saved_items())}
 
     def _ipython_display_(self) -> None:
         """Display with a display id, so finish() can swap in the final static HTML."""
@@ -168,9 +190,12 @@ class RunView(anywidget.AnyWidget):
                 self._post({"kind": "batch", "n": n, "items": items, "now": time.time()})
 
     def _post(self, content: dict[str, Any]) -> None:
-        self.send(content)
+        self.comm.send(content)
 
-    def _on_front_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+    def _on_comm_message(self, msg: dict[str, Any]) -> None:
+        self._on_front_message((msg.get("content") or {}).get("data"))
+
+    def _on_front_message(self, content: Any) -> None:
         if not isinstance(content, dict):
             return
         kind = content.get("kind")
@@ -252,7 +277,7 @@ class RunView(anywidget.AnyWidget):
         flusher = getattr(self, "_flusher", None)  # close() also runs from __del__ of a half-made view
         if flusher is not None:
             flusher.close()
-        super().close()
+        self.comm.close()
 
 
 _HANDLERS = {

@@ -73,6 +73,7 @@ class Lab:
                     {"fetchNews": "false", "checkForUpdates": False})
         self._write(settings / "apputils-extension" / "kernels-settings.jupyterlab-settings",
                     {"commsOverSubshells": comms_over_subshells})
+        link_labextension(Path(os.environ["JUPYTER_PATH"]))
         self.log = open(root / "lab.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
@@ -123,6 +124,23 @@ class Lab:
             self.proc.wait()
         self.log.close()
         self._stack.close()
+
+
+def link_labextension(share: Path) -> None:
+    """Serve the run-tree extension built in this checkout (rlm_kernel/labextension, made by
+    `npm run build` in widgets/) ahead of any installed copy; an installed wheel needs nothing."""
+    import rlm_kernel
+
+    built = Path(rlm_kernel.__file__).resolve().parent / "labextension"
+    if not (built / "package.json").is_file():
+        if (Path(rlm_kernel.__file__).resolve().parents[1] / "widgets" / "package.json").is_file():
+            raise RuntimeError(f"the run-tree extension is not built: cd widgets && npm ci && npm run build "
+                               f"(or make test); looked for {built}")
+        return
+    target = share / "labextensions" / "rlm-kernel"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.symlink_to(built, target_is_directory=True)
 
 
 def shot(pg: Any, name: str, element: Any = None) -> Path:

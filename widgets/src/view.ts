@@ -1,0 +1,961 @@
+// The run tree's DOM: a header with the controls, the steps, their cells and sub-calls, the answer.
+// Generated outputs, the model's prose and the code are drawn by the notebook's own rendermime
+// registry, so they look exactly as in a native cell (DataFrames, images, ANSI tracebacks,
+// Markdown tables, highlighted code).
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { timeline } from './timeline';
+
+const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed
+const ROW_PAGE = 200; // rows drawn at once in a long sub-call list ("show more" draws the next page)
+
+type Attrs = Record<string, unknown>;
+
+export function h(tag: string, attrs: Attrs = {}, ...children: (Node | string | null | undefined | false)[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = String(v);
+    else if (k === 'text') el.textContent = String(v);
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v as EventListener);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  // keys on the tree's own controls are theirs: JupyterLab's command-mode shortcuts (Enter, Space,
+  // A, B…) must not fire there (Lumino skips elements with this attribute)
+  if (tag === 'button' || attrs.role === 'button') el.setAttribute('data-lm-suppress-shortcuts', '');
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+function fill(el: HTMLElement, ...kids: (Node | string | null | undefined | false)[]): void {
+  el.replaceChildren(...(kids.filter(k => k !== null && k !== undefined && k !== false) as (Node | string)[]));
+}
+
+const num = (n: unknown) => (Number(n) || 0).toLocaleString('en-US');
+const secs = (s: number | null | undefined) =>
+  s === null || s === undefined ? '' : s < 10 ? `${Number(s).toFixed(1)} s` : `${Math.round(s)} s`;
+const plural = (n: number, word: string) => `${num(n)} ${word}${n === 1 ? '' : 's'}`;
+// one line of the model's prose for a closed step: code blocks and Markdown marks left out
+const peek = (text: string) =>
+  text.replace(/```[\s\S]*?(```|$)/g, ' ').replace(/FINAL(_VAR)?\(/g, '').replace(/[*_`#>|]/g, '')
+    .replace(/\s+/g, ' ').trim().slice(0, 140);
+
+/** The model's prose with its ```repl blocks replaced by a pointer: the step's cells show them. */
+export function proseOf(text: string, cells: number): string {
+  let n = 0;
+  return text.replace(/```(repl|python|py)[^\n]*\n([\s\S]*?)(```|$)/g, (_m, _lang, code: string) => {
+    n += 1;
+    if (n > cells) return _m;
+    const first = (code.split('\n').find(l => l.trim()) || '').trim().slice(0, 80).replace(/`/g, "'");
+    return `\n> ▸ Cell ${n} below: \`${first}\`…\n`;
+  });
+}
+
+function onKeyActivate(e: KeyboardEvent): void {
+  if (e.key === 'Enter' || e.key === ' ') {
+    e.preventDefault();
+    e.stopPropagation();
+    (e.currentTarget as HTMLElement).click();
+  }
+}
+
+/** A disclosure header: a button with aria-expanded, reachable by Tab, Enter/Space toggles. */
+function toggleHead(cls: string): HTMLElement {
+  const el = h('div', { class: cls, role: 'button', tabindex: 0, 'aria-expanded': 'false' });
+  el.addEventListener('keydown', onKeyActivate);
+  return el;
+}
+
+export interface Actions {
+  send(msg: Item): void;
+}
+
+interface StepV { root: HTMLElement; head: HTMLElement; body: HTMLElement; built: boolean; md?: HTMLElement;
+  mdKey?: string; cellsEl?: HTMLElement; looseEl?: HTMLElement; notes?: HTMLElement; group?: GroupV }
+interface CellV { root: HTMLElement; key: string; head?: HTMLElement; codeEl?: HTMLElement; orig?: HTMLElement | null;
+  subsEl?: HTMLElement; outEl?: HTMLElement; liveEl?: HTMLElement; code?: string; edited?: boolean; outputs?: Item[] | null; group?: GroupV;
+  renderers: IRenderMime.IRenderer[] }
+interface SubV { root: HTMLElement; head: HTMLElement; body: HTMLElement; built: boolean; promptEl?: HTMLElement;
+  responseEl?: HTMLElement; childBox?: HTMLElement; childRun?: string | null; childAnswer?: HTMLElement | null;
+  respShown?: string }
+interface GroupV { container: HTMLElement; head: HTMLElement; list: HTMLElement; open: boolean; shown: number;
+  filter: 'all' | 'failed' }
+
+export class TreeView {
+  readonly el: HTMLElement;
+  private steps = new Map<string, StepV>();
+  private cells = new Map<string, CellV>();
+  private subs = new Map<string, SubV>();
+  private timer: number;
+  private listener: (d: Dirty) => void;
+  private disposed = false;
+  // header parts
+  private statusEl!: HTMLElement;
+  private metaEl!: HTMLElement;
+  private errorsEl!: HTMLElement;
+  private questionEl!: HTMLElement;
+  private liveEl!: HTMLElement;
+  private modeEl!: HTMLElement;
+  private pauseBtn!: HTMLButtonElement;
+  private resumeBtn!: HTMLButtonElement;
+  private stepBtn!: HTMLButtonElement;
+  private stopBtn!: HTMLButtonElement;
+  private noteBtn!: HTMLButtonElement;
+  private exportBtn!: HTMLButtonElement;
+  private nextErrBtn!: HTMLButtonElement;
+  private msgEl!: HTMLElement;
+  private exportPathEl!: HTMLElement;
+  private editor!: HTMLTextAreaElement;
+  private pendingTitle!: HTMLElement;
+  private pendingEl!: HTMLElement;
+  private noteInput!: HTMLTextAreaElement;
+  private noteQueuedEl!: HTMLElement;
+  private noteEl!: HTMLElement;
+  private treeEl!: HTMLElement;
+  private answerEl!: HTMLElement;
+  private readonlyEl!: HTMLElement;
+  private timelineHead!: HTMLElement;
+  private timelineBody!: HTMLElement;
+  private timelineOpen: boolean | null = null; // null: open once the run is done
+  private pendingKey: string | null = null;
+  private lastState = '';
+  private answerRenderer: IRenderMime.IRenderer | null = null;
+  private header: Item;
+
+  constructor(readonly store: Store, readonly rendermime: IRenderMimeRegistry, readonly actions: Actions,
+              readonly trusted: boolean, header: Item) {
+    this.header = header || {};
+    this.el = h('div', { class: 'rlm', 'data-testid': 'rlm-run' });
+    this.build();
+    this.listener = d => this.update(d);
+    store.listeners.add(this.listener);
+    this.renderAll();
+    this.timer = window.setInterval(() => this.tick(), 1000);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    clearInterval(this.timer);
+    this.store.listeners.delete(this.listener);
+    for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
+    this.answerRenderer?.dispose();
+  }
+
+  setHeader(header: Item): void {
+    this.header = header || {};
+    this.renderHead();
+  }
+
+  private build(): void {
+    const btn = (id: string, label: string, action: () => void, title?: string) =>
+      h('button', { class: 'rlm-btn jp-Button', 'data-testid': id, title, type: 'button', onclick: action },
+        label) as HTMLButtonElement;
+    this.statusEl = h('span', { class: 'rlm-status', 'data-testid': 'rlm-status' }, 'starting');
+    this.modeEl = h('span', { class: 'rlm-badge rlm-badge-mode', 'data-testid': 'rlm-mode', hidden: true });
+    this.metaEl = h('span', { class: 'rlm-meta', 'data-testid': 'rlm-meta' });
+    this.errorsEl = h('span', { class: 'rlm-errors', 'data-testid': 'rlm-errors', hidden: true });
+    this.liveEl = h('span', { class: 'rlm-sr-only', role: 'status', 'aria-live': 'polite' });
+    this.questionEl = h('div', { class: 'rlm-question' });
+    this.pauseBtn = btn('rlm-pause', 'Pause', () => this.control('pause'), 'Pause at the next step boundary');
+    this.resumeBtn = btn('rlm-resume', 'Resume', () => this.control('resume'), 'Carry on');
+    this.stepBtn = btn('rlm-step', 'Step', () => this.control('step'), 'Run exactly one more step, then pause');
+    this.stopBtn = btn('rlm-stop', 'Stop', () => this.control('stop'), 'End now with the best partial answer');
+    this.noteBtn = btn('rlm-note', 'Note', () => this.toggleNote(), 'Write a note the model reads next turn');
+    this.exportBtn = btn('rlm-export', 'Export', () => this.exportRun(), 'Write the run as a notebook');
+    this.nextErrBtn = btn('rlm-next-error', 'Next error', () => this.nextError(), 'Open and show the next failure');
+    const expandBtn = btn('rlm-expand-all', 'Expand all', () => this.expandAll('open'));
+    const collapseBtn = btn('rlm-collapse-all', 'Collapse all', () => this.expandAll('closed'));
+    this.msgEl = h('span', { class: 'rlm-msg', 'data-testid': 'rlm-message' });
+    this.exportPathEl = h('span', { class: 'rlm-export-path', 'data-testid': 'rlm-export-path' });
+    this.editor = h('textarea', { class: 'rlm-editor', 'data-testid': 'rlm-cell-editor', spellcheck: 'false', rows: 6,
+                                  'aria-label': 'Code of the pending cell' }) as HTMLTextAreaElement;
+    this.editor.addEventListener('keydown', e => {
+      e.stopPropagation(); // keep JupyterLab's command shortcuts out of the editor
+      if (e.key === 'Enter' && e.shiftKey) {
+        e.preventDefault();
+        this.applyEdit();
+      } else if (e.key === 'Escape') {
+        this.editor.blur();
+      }
+    });
+    const applyBtn = btn('rlm-apply-edit', 'Apply edit', () => this.applyEdit(), 'Run this code instead (Shift+Enter)');
+    this.pendingTitle = h('div', { class: 'rlm-pending-title' });
+    this.pendingEl = h('div', { class: 'rlm-pending', hidden: true }, this.pendingTitle, this.editor,
+      h('div', { class: 'rlm-row' }, applyBtn,
+        h('span', { class: 'rlm-hint' }, 'Shift+Enter applies the edit; Resume or Step runs the code above and the model is told it was edited.')));
+    this.noteInput = h('textarea', { class: 'rlm-note-input', 'data-testid': 'rlm-note-input', rows: 2,
+                                     placeholder: "A note for the model's next turn",
+                                     'aria-label': "A note for the model's next turn" }) as HTMLTextAreaElement;
+    this.noteInput.addEventListener('keydown', e => {
+      e.stopPropagation();
+      if (e.key === 'Escape') this.noteInput.blur();
+    });
+    this.noteQueuedEl = h('div', { class: 'rlm-hint' });
+    this.noteEl = h('div', { class: 'rlm-notebox', hidden: true }, this.noteInput,
+      h('div', { class: 'rlm-row' }, btn('rlm-note-send', 'Send note', () => this.sendNote()), this.noteQueuedEl));
+    this.timelineHead = toggleHead('rlm-group-head rlm-timeline-head');
+    this.timelineHead.dataset.testid = 'rlm-timeline-toggle';
+    this.timelineHead.addEventListener('click', () => {
+      this.timelineOpen = !this.isTimelineOpen();
+      this.renderTimeline();
+    });
+    this.timelineBody = h('div', { class: 'rlm-timeline', 'data-testid': 'rlm-timeline' });
+    this.treeEl = h('div', { class: 'rlm-tree' });
+    this.answerEl = h('div', { class: 'rlm-answer', 'data-testid': 'rlm-answer', hidden: true });
+    this.readonlyEl = h('div', { class: 'rlm-hint rlm-readonly', 'data-testid': 'rlm-readonly', hidden: true },
+      'Saved record of the run: no kernel holds it now, so it is read-only.');
+    fill(this.el,
+      h('div', { class: 'rlm-head' },
+        h('div', { class: 'rlm-title' }, h('span', { class: 'rlm-logo' }, 'RLM'), this.statusEl, this.modeEl,
+          this.metaEl, this.errorsEl, this.liveEl),
+        this.questionEl,
+        h('div', { class: 'rlm-controls', role: 'toolbar', 'aria-label': 'Run controls' }, this.pauseBtn,
+          this.resumeBtn, this.stepBtn, this.stopBtn, this.noteBtn, this.exportBtn, h('span', { class: 'rlm-sep' }),
+          expandBtn, collapseBtn, this.nextErrBtn, this.msgEl, this.exportPathEl),
+        this.readonlyEl, this.pendingEl, this.noteEl),
+      h('div', { class: 'rlm-timeline-box' }, this.timelineHead, this.timelineBody),
+      this.treeEl, this.answerEl);
+  }
+
+  // --- controls --------------------------------------------------------------------------------
+  control(action: string): void {
+    const s = this.store;
+    if (!s.live()) return;
+    if ((action === 'resume' || action === 'step') && s.pending && this.editorDirty()) this.applyEdit();
+    this.actions.send({ kind: 'control', action });
+    // say so at once; the run's own state event confirms it
+    const optimistic: Record<string, string> = { pause: 'pausing', stop: 'stopping', resume: 'running', step: 'running' };
+    if (optimistic[action] && !s.finished) {
+      s.state = optimistic[action];
+      s.emit(new Set(['head', 'controls']));
+    }
+  }
+
+  private editorDirty(): boolean {
+    const s = this.store;
+    const base = s.editQueued ? s.editQueued.code : s.pending?.code;
+    return this.editor.value !== base;
+  }
+
+  private applyEdit(): void {
+    if (!this.store.pending) return;
+    this.actions.send({ kind: 'edit', code: this.editor.value });
+  }
+
+  private toggleNote(): void {
+    this.noteEl.hidden = !this.noteEl.hidden;
+    if (!this.noteEl.hidden) this.noteInput.focus();
+  }
+
+  private sendNote(): void {
+    const text = this.noteInput.value.trim();
+    if (!text) return;
+    this.actions.send({ kind: 'note', text });
+    this.noteInput.value = '';
+  }
+
+  private exportRun(): void {
+    this.store.message = 'exporting…';
+    this.actions.send({ kind: 'export' });
+    this.renderControls();
+  }
+
+  private expandAll(mode: 'open' | 'closed'): void {
+    this.store.ui.all = mode;
+    this.store.ui.open.clear();
+    this.store.emit(new Set(['all']));
+  }
+
+  private toggle(key: string, isOpenNow: boolean): void {
+    this.store.ui.open.set(key, !isOpenNow);
+    this.store.emit(new Set([key]));
+  }
+
+  /** Open the step (and sub-call list) holding the next failed cell or sub-call and scroll to it. */
+  nextError(): void {
+    const s = this.store;
+    const found: { run: Run; st: Step; cell?: Cell; sub?: Sub }[] = [];
+    const walk = (run: Run) => {
+      for (const n of [...run.steps.keys()].sort((a, b) => a - b)) {
+        const st = run.steps.get(n)!;
+        for (const i of [...st.cells.keys()].sort((a, b) => a - b)) {
+          const c = st.cells.get(i)!;
+          if (c.error || c.timedOut) found.push({ run, st, cell: c });
+          for (const sub of c.subs.values()) if (sub.error) found.push({ run, st, cell: c, sub });
+        }
+        for (const sub of st.loose) if (sub.error) found.push({ run, st, sub });
+      }
+    };
+    const root = s.rootId ? s.runs.get(s.rootId) : null;
+    if (!root) return;
+    walk(root);
+    for (const r of s.runs.values()) if (r !== root) walk(r);
+    if (!found.length) return;
+    const at = (this.errorAt = (this.errorAt + 1) % found.length);
+    const f = found[at];
+    // open the path: parent sub-call rows of child runs, the step, the failed-only list
+    let run: Run | undefined = f.run;
+    while (run && run.parentRun) {
+      const parent = s.runs.get(run.parentRun);
+      const psub = parent?.subIndex.get(run.parentSub || '');
+      if (!parent || !psub) break;
+      s.ui.open.set(`sub|${parent.id}|${psub.id}`, true);
+      s.ui.open.set(`step|${parent.id}|${psub.step}`, true);
+      run = parent;
+    }
+    s.ui.open.set(`step|${f.run.id}|${f.st.n}`, true);
+    if (f.sub) {
+      const gkey = f.cell ? `group|cell|${f.run.id}|${f.st.n}|${f.cell.index}` : `group|loose|${f.run.id}|${f.st.n}`;
+      s.ui.open.set(gkey, true);
+      this.groupFilter.set(gkey, 'failed');
+    }
+    this.renderAll();
+    const target = f.sub ? this.subs.get(`sub|${f.sub.run}|${f.sub.id}`)?.root
+      : this.cells.get(`cell|${f.run.id}|${f.st.n}|${f.cell!.index}`)?.root;
+    if (target) {
+      target.classList.add('rlm-flash');
+      target.scrollIntoView({ block: 'center' });
+      (target.querySelector('[role=button]') as HTMLElement | null)?.focus({ preventScroll: true });
+      window.setTimeout(() => target.classList.remove('rlm-flash'), 1500);
+    }
+  }
+  private errorAt = -1;
+  private groupFilter = new Map<string, 'all' | 'failed'>();
+
+  // --- updates ---------------------------------------------------------------------------------
+  update(dirty: Dirty): void {
+    if (this.disposed) return;
+    if (dirty.has('all')) return this.renderAll();
+    for (const key of dirty) {
+      const [kind, a, b, c] = key.split('|');
+      if (kind === 'head') this.renderHead();
+      else if (kind === 'controls') this.renderControls();
+      else if (kind === 'pending') this.renderPending();
+      else if (kind === 'answer') {
+        this.renderAnswer();
+        this.renderTimeline();
+      }
+      else if (kind === 'drop') this.dropStep(a, Number(b));
+      else if (kind === 'step') this.renderStep(a, Number(b));
+      else if (kind === 'cell') this.renderCell(a, Number(b), Number(c));
+      else if (kind === 'sub') this.renderSub(a, b);
+      else if (kind === 'group') this.renderAll();
+    }
+  }
+
+  private dropStep(runId: string, n: number): void {
+    const key = `step|${runId}|${n}`;
+    this.steps.get(key)?.root.remove();
+    this.steps.delete(key);
+    for (const [k, v] of [...this.cells.entries()]) {
+      if (k.startsWith(`cell|${runId}|${n}|`)) {
+        v.renderers.forEach(r => r.dispose());
+        this.cells.delete(k);
+      }
+    }
+  }
+
+  renderAll(): void {
+    const s = this.store;
+    this.steps.clear();
+    for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
+    this.cells.clear();
+    this.subs.clear();
+    fill(this.treeEl);
+    this.renderHead();
+    this.renderControls();
+    this.renderPending();
+    const root = s.rootId ? s.runs.get(s.rootId) : null;
+    if (root) this.renderRunInto(root, this.treeEl);
+    this.renderAnswer();
+    this.renderTimeline();
+  }
+
+  private tick(): void {
+    const s = this.store;
+    if (s.live() && s.rootId) {
+      this.renderHead();
+      if (this.isTimelineOpen()) this.renderTimeline();
+    }
+  }
+
+  private isTimelineOpen(): boolean {
+    return this.timelineOpen ?? !!this.store.finished;
+  }
+
+  /** The waterfall: open by itself when the run is done (the first thing to look at then). */
+  renderTimeline(): void {
+    const open = this.isTimelineOpen();
+    const s = this.store;
+    this.timelineHead.setAttribute('aria-expanded', String(open));
+    fill(this.timelineHead, h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', {}, 'Timeline'));
+    this.timelineBody.hidden = !open;
+    if (!open) {
+      fill(this.timelineBody);
+      return;
+    }
+    const now = s.live() ? Date.now() / 1000 - s.skew : 0;
+    const width = Math.max(320, (this.el.clientWidth || 800) - 24);
+    const svg = timeline(s, now, width);
+    fill(this.timelineBody, svg ?? h('span', { class: 'rlm-hint' }, 'No timings yet.'));
+  }
+
+  renderHead(): void {
+    const s = this.store;
+    const root = s.rootId ? s.runs.get(s.rootId) : null;
+    const st = root?.started || {};
+    const q = st.question ?? this.header.question ?? '';
+    if (this.questionEl.textContent !== q) this.questionEl.textContent = q;
+    let label = ({ pausing: 'pausing…', stopping: 'stopping…' } as Record<string, string>)[s.state] || s.state;
+    if (s.state === 'pausing' && root) {
+      // a pause takes effect at the next step boundary: say what it waits for
+      const st0 = root.steps.get(root.lastStep);
+      const cell = st0 ? s.runningCell(st0) : null;
+      label += cell ? ` (waiting for cell ${cell.index} to finish)` : st0 && !st0.turnDone ? " (waiting for the model's reply)" : '';
+    }
+    const shown = this.statusLabel(label);
+    this.statusEl.textContent = shown;
+    this.statusEl.dataset.state = s.state;
+    if (this.lastState !== s.state) {
+      this.liveEl.textContent = `Run ${shown}`;
+      this.lastState = s.state;
+    }
+    const approve = !!(st.options?.approve ?? this.header.approve);
+    this.modeEl.hidden = !approve;
+    this.modeEl.textContent = approve ? 'Approve mode: pauses before every cell' : '';
+    const max = st.options?.max_iterations ?? this.header.max_iterations;
+    const models = [st.model || this.header.model, st.sub_model || this.header.sub_model].filter(Boolean).join(' → ');
+    const t = s.totals();
+    const bits: string[] = [];
+    if (models) bits.push(models);
+    if (root) bits.push(`step ${root.lastStep}${max ? ` of ${max}` : ''}`);
+    bits.push(plural(t.subcalls, 'sub-call') + (t.running ? ` (${num(t.running)} running)` : ''));
+    bits.push(`tokens ${num(t.tokens.in)} in · ${num(t.tokens.out)} out · ${num(t.tokens.cached)} cached`);
+    const fin = s.finished;
+    if (fin) {
+      const unpriced: string[] = st.demo ? [] : fin.unpriced || [];
+      if (fin.cost !== null && fin.cost !== undefined) {
+        bits.push(`$${Number(fin.cost).toFixed(4)}` + (unpriced.length ? ` (cost unknown for ${unpriced.join(', ')})` : ''));
+      } else if (unpriced.length) {
+        bits.push(`cost unknown for ${unpriced.join(', ')}`);
+      }
+    }
+    let elapsed: number | null = null;
+    if (fin && fin.elapsed !== undefined && fin.elapsed !== null) elapsed = fin.elapsed;
+    else if (st.t && s.live()) elapsed = Math.max(0, Date.now() / 1000 - s.skew - st.t);
+    if (elapsed !== null) bits.push(secs(elapsed));
+    if (s.budget) bits.push(`budget hit: ${s.budget.kind}`);
+    this.metaEl.textContent = bits.join(' · ');
+    const errs: string[] = [];
+    if (t.failedCells) errs.push(plural(t.failedCells, 'failed cell'));
+    if (t.failedSubcalls) errs.push(plural(t.failedSubcalls, 'failed sub-call'));
+    this.errorsEl.hidden = !errs.length;
+    this.errorsEl.textContent = errs.join(' · ');
+    this.nextErrBtn.hidden = !errs.length;
+  }
+
+  private statusLabel(label: string): string {
+    return label; // the reason (stopped by user, interrupted) is in the answer's title
+  }
+
+  renderControls(): void {
+    const s = this.store;
+    const live = s.live();
+    const st = s.state;
+    this.pauseBtn.disabled = !live || ['paused', 'pausing', 'stopping'].includes(st);
+    this.pauseBtn.textContent = st === 'pausing' ? 'pausing…' : 'Pause';
+    this.resumeBtn.disabled = !live || !['paused', 'pausing'].includes(st);
+    const approve = !!(s.runs.get(s.rootId || '')?.started?.options?.approve ?? this.header.approve);
+    this.resumeBtn.textContent = approve && s.pending ? 'Run this cell' : 'Resume';
+    this.stepBtn.disabled = !live || st === 'stopping';
+    this.stopBtn.disabled = !live || st === 'stopping';
+    this.noteBtn.disabled = !live;
+    this.exportBtn.disabled = !s.synced || !s.rootId;
+    if (!live) this.noteEl.hidden = true;
+    this.readonlyEl.hidden = s.synced;
+    this.noteQueuedEl.textContent = s.notesQueued.length
+      ? `Queued for the next turn: ${s.notesQueued.map(n => `“${n}”`).join(', ')}` : '';
+    this.msgEl.textContent = s.message || '';
+    fill(this.exportPathEl);
+    if (s.exported) {
+      this.exportPathEl.append('Exported to ', h('code', {}, s.exported));
+    }
+  }
+
+  renderPending(): void {
+    const s = this.store;
+    const p = s.state === 'paused' ? s.pending : null;
+    this.pendingEl.hidden = !p;
+    if (!p) {
+      this.pendingKey = null;
+      return;
+    }
+    const key = `${p.run_id}|${p.step}|${p.index}`;
+    const child = s.rootId && String(p.run_id) !== s.rootId ? ' of a child run' : '';
+    this.pendingTitle.textContent = `Paused before cell ${p.index} of step ${p.step}${child}` +
+      (s.editQueued ? ' — edit applied' : ' — edit it before it runs');
+    if (this.pendingKey !== key) {
+      this.editor.value = s.editQueued ? s.editQueued.code : p.code;
+      this.editor.rows = Math.min(20, Math.max(4, String(p.code).split('\n').length + 1));
+      this.pendingKey = key;
+    }
+    this.pendingEl.classList.toggle('rlm-applied', !!s.editQueued);
+  }
+
+  renderAnswer(): void {
+    const s = this.store;
+    const fin = s.finished;
+    this.answerEl.hidden = !fin;
+    if (!fin) return;
+    this.answerEl.dataset.status = fin.status;
+    const reason = fin.reason ? ` (${fin.reason})` : '';
+    const answer = String(fin.answer || '');
+    const body = h('div', { class: 'rlm-md' });
+    this.answerRenderer?.dispose();
+    this.answerRenderer = null;
+    if (fin.status !== 'done' && (!answer.trim() || this.isLastProse(answer))) {
+      // a stop or interrupt falls back to the model's last prose: never present that as the answer
+      fill(this.answerEl, h('div', { class: 'rlm-answer-title' }, `No final answer · ${fin.status}${reason}`),
+        h('div', { class: 'rlm-hint' }, 'The model had not written an answer when the run ended.'));
+      return;
+    }
+    const title = fin.status === 'done' ? 'Answer' : `Best partial answer · ${fin.status}${reason}`;
+    fill(this.answerEl, h('div', { class: 'rlm-answer-title' }, title), body);
+    this.answerRenderer = this.markdown(answer, body);
+  }
+
+  private isLastProse(answer: string): boolean {
+    const root = this.store.rootId ? this.store.runs.get(this.store.rootId) : null;
+    const steps = root ? [...root.steps.values()].filter(st => st.text).sort((a, b) => a.n - b.n) : [];
+    const last = steps[steps.length - 1];
+    if (!last) return false;
+    const prose = last.text.replace(/(```|~~~)[\s\S]*?(\1|$)/g, '').trim();
+    return answer.trim() === prose;
+  }
+
+  /** Markdown through the notebook's own renderer (sanitised, tables, highlighted code). */
+  private markdown(text: string, into: HTMLElement): IRenderMime.IRenderer {
+    const r = this.rendermime.createRenderer('text/markdown');
+    void r.renderModel(new MimeModel({ data: { 'text/markdown': text }, trusted: false }));
+    into.append(r.node);
+    return r;
+  }
+
+  // --- runs and steps --------------------------------------------------------------------------
+  private renderRunInto(run: Run, container: HTMLElement): void {
+    const steps = [...run.steps.keys()].sort((a, b) => a - b);
+    for (const n of steps) container.append(this.stepEl(run, run.steps.get(n)!).root);
+  }
+
+  private runContainer(runId: string): HTMLElement | null {
+    const s = this.store;
+    if (runId === s.rootId) return this.treeEl;
+    const run = s.runs.get(runId);
+    if (!run || !run.parentRun) return null;
+    const sub = this.subs.get(`sub|${run.parentRun}|${run.parentSub}`);
+    return sub && sub.built ? sub.childBox! : null;
+  }
+
+  private stepEl(run: Run, st: Step): StepV {
+    const key = `step|${run.id}|${st.n}`;
+    let v = this.steps.get(key);
+    if (!v) {
+      const head = toggleHead('rlm-step-head');
+      const body = h('div', { class: 'rlm-step-body' });
+      const root = h('div', { class: 'rlm-step', 'data-testid': 'rlm-step-node', 'data-run': run.id, 'data-step': st.n },
+        head, body);
+      const made: StepV = { root, head, body, built: false };
+      head.addEventListener('click', () => this.toggle(key, this.store.stepOpen(run, st)));
+      this.steps.set(key, made);
+      v = made;
+    }
+    this.fillStep(run, st, v);
+    return v;
+  }
+
+  private renderStep(runId: string, n: number): void {
+    const run = this.store.runs.get(runId);
+    const st = run?.steps.get(n);
+    if (!run || !st) return;
+    const key = `step|${runId}|${n}`;
+    const known = this.steps.get(key);
+    if (known) return this.fillStep(run, st, known);
+    const container = this.runContainer(runId);
+    if (!container) return;
+    const v = this.stepEl(run, st);
+    // keep steps in order even if events arrive late
+    const after = [...container.children].find(
+      c => (c as HTMLElement).dataset.run === runId && Number((c as HTMLElement).dataset.step) > n);
+    container.insertBefore(v.root, after || null);
+  }
+
+  private fillStep(run: Run, st: Step, v: StepV): void {
+    const s = this.store;
+    const open = s.stepOpen(run, st);
+    let subs = st.loose.length;
+    let failedSubs = st.loose.filter(x => x.error).length;
+    for (const c of st.cells.values()) {
+      subs += c.subs.size;
+      for (const x of c.subs.values()) if (x.error) failedSubs += 1;
+    }
+    const cells = [...st.cells.values()];
+    const failedCells = cells.filter(c => c.error || c.timedOut).length;
+    const live = s.live() && !run.finished && st.n === run.lastStep;
+    // a step's time: its model turn plus its cells
+    const took = (st.latency || 0) + cells.reduce((a, c) => a + (c.duration || 0), 0);
+    const bits = [`Step ${st.n}`];
+    if (cells.length) bits.push(plural(cells.length, 'cell'));
+    if (subs) bits.push(plural(subs, 'sub-call'));
+    if (took) bits.push(secs(took));
+    const edited = cells.some(c => c.edited);
+    fill(v.head,
+      h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', { class: 'rlm-step-title' }, bits.join(' · ')),
+      edited ? h('span', { class: 'rlm-badge rlm-badge-edit' }, 'edited') : null,
+      failedCells ? h('span', { class: 'rlm-badge rlm-badge-err' }, failedCells === 1 ? 'error' : `${failedCells} errors`) : null,
+      failedSubs ? h('span', { class: 'rlm-badge rlm-badge-err' }, `${num(failedSubs)} failed sub-call${failedSubs === 1 ? '' : 's'}`) : null,
+      live && s.state === 'running' ? h('span', { class: 'rlm-spinner', title: 'running' }) : null,
+      !open && st.text ? h('span', { class: 'rlm-step-peek' }, peek(st.text)) : null,
+    );
+    v.head.setAttribute('aria-expanded', String(open));
+    v.root.classList.toggle('rlm-open', open);
+    v.root.classList.toggle('rlm-live', live);
+    v.body.hidden = !open;
+    if (!open) {
+      if (v.built) {
+        for (const [k, c] of [...this.cells.entries()]) {
+          if (k.startsWith(`cell|${run.id}|${st.n}|`)) {
+            c.renderers.forEach(r => r.dispose());
+            this.cells.delete(k);
+          }
+        }
+      }
+      v.built = false; // rebuilt on open; closed steps cost nothing while the run goes on
+      v.group = undefined;
+      fill(v.body);
+      return;
+    }
+    if (!v.built) {
+      v.md = h('div', { class: 'rlm-md rlm-turn' });
+      v.notes = h('div', { class: 'rlm-notes' });
+      v.cellsEl = h('div', { class: 'rlm-cells' });
+      v.looseEl = h('div', { class: 'rlm-loose' });
+      fill(v.body, v.md, v.cellsEl, v.looseEl, v.notes); // notes go into the next turn: last
+      v.built = true;
+      v.mdKey = undefined;
+    }
+    const mdKey = `${st.turnDone}|${st.cells.size}|${st.text.length}`;
+    if (v.mdKey !== mdKey) {
+      v.mdKey = mdKey;
+      if (!st.text) fill(v.md!, h('span', { class: 'rlm-hint' }, 'waiting for the model…'));
+      else if (!st.turnDone) {
+        // streaming: plain text until the turn is whole, then Markdown once
+        fill(v.md!, h('div', { class: 'rlm-streaming' }, st.text), h('span', { class: 'rlm-cursor' }));
+      } else {
+        fill(v.md!);
+        this.markdown(proseOf(st.text, st.cells.size), v.md!);
+      }
+    }
+    fill(v.notes!, ...st.notes.map(t => h('div', { class: 'rlm-note' }, h('b', {}, 'Note to the model: '), t)));
+    const order = [...st.cells.keys()].sort((a, b) => a - b);
+    for (const i of order) {
+      const cv = this.cellEl(run, st, st.cells.get(i)!);
+      if (cv.root.parentNode !== v.cellsEl) v.cellsEl!.append(cv.root);
+    }
+    if (st.loose.length) this.fillSubList(v, st.loose, `loose|${run.id}|${st.n}`, v.looseEl!);
+  }
+
+  // --- cells -----------------------------------------------------------------------------------
+  private cellEl(run: Run, st: Step, cell: Cell): CellV {
+    const key = `cell|${run.id}|${st.n}|${cell.index}`;
+    let v = this.cells.get(key);
+    if (!v) {
+      v = { root: h('div', { class: 'rlm-cell' }), key, renderers: [] };
+      this.cells.set(key, v);
+    }
+    this.fillCell(run, st, cell, v);
+    return v;
+  }
+
+  private renderCell(runId: string, n: number, i: number): void {
+    const key = `cell|${runId}|${n}|${i}`;
+    const run = this.store.runs.get(runId);
+    const st = run?.steps.get(n);
+    const cell = st?.cells.get(i);
+    const v = this.cells.get(key);
+    if (!run || !st || !cell || !v || !this.el.contains(v.root)) return this.renderStep(runId, n);
+    this.fillCell(run, st, cell, v);
+  }
+
+  private code(code: string): HTMLElement {
+    const box = h('div', { class: 'rlm-code', 'data-testid': 'rlm-cell-code' });
+    const fence = code.includes('```') ? '~~~~' : '```';
+    this.markdown(`${fence}python\n${code}\n${fence}`, box);
+    return box;
+  }
+
+  private fillCell(run: Run, st: Step, cell: Cell, v: CellV): void {
+    if (v.code !== cell.code || v.edited !== cell.edited) {
+      v.head = h('div', { class: 'rlm-cell-head' });
+      v.codeEl = this.code(cell.code || '');
+      v.orig = null;
+      if (cell.edited && cell.original !== null) {
+        v.orig = this.code(cell.original);
+        v.orig.classList.add('rlm-code-orig');
+        v.orig.removeAttribute('data-testid');
+        v.orig.hidden = true;
+      }
+      v.subsEl = h('div', { class: 'rlm-subs' });
+      v.outEl = h('div', { class: 'rlm-outputs' });
+      v.liveEl = h('pre', { class: 'rlm-live-out', 'data-testid': 'rlm-live-output', hidden: true });
+      fill(v.root, v.head, v.codeEl, v.orig, v.subsEl, v.liveEl, v.outEl);
+      v.code = cell.code;
+      v.edited = cell.edited;
+      v.outputs = null;
+      v.group = undefined;
+    }
+    v.root.classList.toggle('rlm-cell-edited', !!cell.edited);
+    const bits: (HTMLElement | null)[] = [h('span', { class: 'rlm-cell-label' }, `Cell ${cell.index}`)];
+    if (cell.count) bits.push(h('span', { class: 'rlm-hint' }, `[${cell.count}]`));
+    if (cell.edited) {
+      bits.push(h('button', { class: 'rlm-badge rlm-badge-edit', type: 'button', title: 'Show the code the model wrote',
+        onclick: () => { if (v.orig) v.orig.hidden = !v.orig.hidden; } }, 'edited by you'));
+    }
+    if (cell.running) bits.push(h('span', { class: 'rlm-spinner', title: 'running' }));
+    if (cell.duration !== null) bits.push(h('span', { class: 'rlm-hint' }, secs(cell.duration)));
+    if (cell.timedOut) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, 'timed out'));
+    else if (cell.error) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, cell.error.ename || 'error'));
+    fill(v.head!, ...bits);
+    if (cell.subs.size) this.fillSubList(v, [...cell.subs.values()], v.key, v.subsEl!);
+    v.liveEl!.hidden = !cell.live;
+    if (v.liveEl!.textContent !== cell.live) v.liveEl!.textContent = cell.live;
+    if (v.outputs !== cell.outputs) {
+      v.renderers.forEach(r => r.dispose());
+      v.renderers = [];
+      fill(v.outEl!, ...(cell.outputs || []).map((o, k) =>
+        this.outputEl(o, v, { run_id: run.id, step: st.n, index: cell.index, n: k })));
+      v.outputs = cell.outputs;
+    }
+  }
+
+  /** One generated output, drawn by the notebook's renderer for its best mime type. */
+  private outputEl(out: Item, owner: CellV, ref: Item): HTMLElement {
+    const box = h('div', { class: 'rlm-output jp-OutputArea-output' });
+    const draw = (o: Item) => {
+      fill(box);
+      const model = new OutputModel({ value: o as any, trusted: this.trusted });
+      const mime = this.rendermime.preferredMimeType(model.data, this.trusted ? 'any' : 'ensure');
+      if (!mime) {
+        box.append(h('div', { class: 'rlm-hint' }, `(no renderer for ${Object.keys(model.data).join(', ')})`));
+        return;
+      }
+      const r = this.rendermime.createRenderer(mime);
+      owner.renderers.push(r);
+      box.dataset.mimeType = mime;
+      void r.renderModel(model);
+      box.append(r.node);
+      if (o.cut) {
+        box.append(h('button', { class: 'rlm-link', type: 'button', 'data-testid': 'rlm-show-all',
+          onclick: () => this.fetch('output', ref).then(full => full && draw(full)) },
+          `show all (${num(o.cut)} characters)`));
+      }
+    };
+    draw(out);
+    return box;
+  }
+
+  private fetch(what: string, params: Item): Promise<any> {
+    return (this.actions as any).fetch ? (this.actions as any).fetch(what, params) : Promise.resolve(null);
+  }
+
+  // --- sub-calls -------------------------------------------------------------------------------
+  private fillSubList(owner: StepV | CellV, list: Sub[], key: string, container: HTMLElement): void {
+    const s = this.store;
+    const done = list.filter(x => x.done).length;
+    const failed = list.filter(x => x.error);
+    const hasLiveChild = list.some(x => x.kind === 'rlm' && !s.childFinished(x));
+    const gkey = `group|${key}`;
+    const open = s.ui.open.has(gkey) ? s.ui.open.get(gkey)! : list.length <= MAX_ROWS_OPEN || hasLiveChild;
+    let g = owner.group;
+    if (!g || g.container !== container) {
+      const head = toggleHead('rlm-group-head');
+      const made: GroupV = { container, head, list: h('div', { class: 'rlm-sublist', role: 'list' }), open,
+                             shown: ROW_PAGE, filter: this.groupFilter.get(gkey) || 'all' };
+      head.addEventListener('click', () => {
+        s.ui.open.set(gkey, !made.open);
+        made.shown = ROW_PAGE;
+        this.refreshOwner(key);
+      });
+      fill(container, made.head, made.list);
+      owner.group = made;
+      g = made;
+    }
+    g.open = open;
+    g.filter = this.groupFilter.get(gkey) || 'all';
+    const running = list.length - done;
+    const lat = list.filter(x => x.latency !== null).map(x => x.latency!).sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+    const tokIn = list.reduce((a, x) => a + (Number(x.usage?.input_tokens) || 0), 0);
+    const tokOut = list.reduce((a, x) => a + (Number(x.usage?.output_tokens) || 0), 0);
+    const summary = [plural(list.length, 'sub-call')];
+    if (running) summary.push(`${num(running)} running`);
+    if (failed.length) summary.push(`${num(failed.length)} failed`);
+    if (lat.length >= 2) summary.push(`p50 ${secs(pct(0.5))} · p95 ${secs(pct(0.95))}`);
+    if (tokIn || tokOut) summary.push(`${num(tokIn)} → ${num(tokOut)} tok`);
+    fill(g.head, h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', {}, summary.join(' · ')),
+      failed.length ? h('span', { class: 'rlm-badge rlm-badge-err' }, `${num(failed.length)} failed`) : null);
+    g.head.setAttribute('aria-expanded', String(open));
+    g.list.hidden = !open;
+    if (!open) {
+      fill(g.list);
+      return;
+    }
+    const rows = g.filter === 'failed' ? failed : list;
+    const bar = list.length > MAX_ROWS_OPEN
+      ? this.filterBar(gkey, g.filter, failed.length, () => this.refreshOwner(key)) : null;
+    const shownRows = rows.slice(0, g.shown);
+    const wanted = new Set(shownRows.map(x => `sub|${x.run}|${x.id}`));
+    // rebuild when the set of rows changed (filter, page); otherwise rows update themselves
+    const have = [...g.list.querySelectorAll(':scope > [data-testid=rlm-subcall]')].map(e => (e as HTMLElement).dataset.key);
+    const same = have.length === wanted.size && have.every(k => wanted.has(k!)) && !!g.list.firstElementChild?.matches('.rlm-filter') === !!bar;
+    if (!same) {
+      fill(g.list, bar);
+      for (const sub of shownRows) g.list.append(this.subEl(sub).root);
+      if (rows.length > shownRows.length) {
+        const gg = g;
+        g.list.append(h('button', { class: 'rlm-link', type: 'button', 'data-testid': 'rlm-more-rows',
+          onclick: () => { gg.shown += ROW_PAGE; this.refreshOwner(key); } },
+          `show ${num(Math.min(ROW_PAGE, rows.length - shownRows.length))} more of ${num(rows.length - shownRows.length)}`));
+      }
+    } else {
+      for (const sub of shownRows) this.subEl(sub);
+    }
+  }
+
+  private filterBar(gkey: string, current: string, failed: number, refresh: () => void): HTMLElement {
+    const mk = (mode: 'all' | 'failed', label: string) =>
+      h('button', { class: `rlm-link${current === mode ? ' rlm-on' : ''}`, type: 'button', 'aria-pressed': String(current === mode),
+        'data-testid': `rlm-filter-${mode}`, onclick: () => { this.groupFilter.set(gkey, mode); refresh(); } }, label);
+    return h('div', { class: 'rlm-filter' }, 'Show: ', mk('all', 'all'), ' · ', mk('failed', `failed (${num(failed)})`));
+  }
+
+  private refreshOwner(key: string): void {
+    const [kind, a, b, c] = key.split('|');
+    if (kind === 'loose') this.renderStep(a, Number(b));
+    else this.renderCell(a, Number(b), Number(c));
+  }
+
+  private subEl(sub: Sub): SubV {
+    const key = `sub|${sub.run}|${sub.id}`;
+    let v = this.subs.get(key);
+    if (!v) {
+      const head = toggleHead('rlm-sub-head');
+      const body = h('div', { class: 'rlm-sub-body' });
+      const made: SubV = { root: h('div', { class: 'rlm-sub', role: 'listitem', 'data-testid': 'rlm-subcall',
+                                            'data-kind': sub.kind, 'data-key': key }, head, body),
+                           head, body, built: false };
+      head.addEventListener('click', () => this.toggle(key, this.store.subOpen(sub)));
+      this.subs.set(key, made);
+      v = made;
+    }
+    this.fillSub(sub, v);
+    return v;
+  }
+
+  private renderSub(runId: string, id: string): void {
+    const run = this.store.runs.get(runId);
+    const sub = run?.subIndex.get(id);
+    const v = this.subs.get(`sub|${runId}|${id}`);
+    if (sub && v && this.el.contains(v.root)) this.fillSub(sub, v);
+  }
+
+  private fillSub(sub: Sub, v: SubV): void {
+    const s = this.store;
+    const open = s.subOpen(sub);
+    const used = sub.usage && (Number(sub.usage.input_tokens) || Number(sub.usage.output_tokens));
+    const tok = used ? `${num(sub.usage!.input_tokens)} → ${num(sub.usage!.output_tokens)} tok` : '';
+    const state = sub.error ? h('span', { class: 'rlm-badge rlm-badge-err' }, 'error')
+      : sub.done ? h('span', { class: 'rlm-ok', 'aria-label': 'done' }, '✓') : h('span', { class: 'rlm-spinner', title: 'running' });
+    fill(v.head,
+      h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', { class: 'rlm-kind' }, sub.kind === 'rlm' ? 'rlm_query' : 'llm_query'),
+      h('span', { class: 'rlm-hint' }, sub.model || ''),
+      state,
+      sub.latency !== null ? h('span', { class: 'rlm-hint' }, secs(sub.latency)) : null,
+      tok ? h('span', { class: 'rlm-hint' }, tok) : null,
+      sub.cached ? h('span', { class: 'rlm-hint', title: 'answered by an identical earlier sub-call' }, 'memo') : null,
+      h('span', { class: 'rlm-preview' }, (sub.prompt || '').replace(/\s+/g, ' ').slice(0, 140)),
+    );
+    v.head.setAttribute('aria-expanded', String(open));
+    v.root.classList.toggle('rlm-open', open);
+    v.root.classList.toggle('rlm-sub-failed', !!sub.error);
+    v.body.hidden = !open;
+    if (!open) {
+      v.built = false;
+      v.childRun = null; // its steps are re-attached when the box opens again
+      v.childAnswer = null;
+      fill(v.body);
+      return;
+    }
+    if (!v.built) {
+      v.promptEl = h('pre', { class: 'rlm-text' });
+      v.responseEl = h('div');
+      v.childBox = h('div', { class: 'rlm-child' });
+      fill(v.body, h('div', { class: 'rlm-label' }, 'Prompt'), v.promptEl, v.responseEl, v.childBox);
+      v.built = true;
+      v.promptEl.textContent = sub.prompt || '';
+      if (sub.promptChars > (sub.prompt || '').length) {
+        v.promptEl.append(h('span', { class: 'rlm-hint' }, ' … loading the full prompt'));
+        const pe = v.promptEl;
+        void this.fetch('prompt', { run_id: sub.run, id: sub.id }).then(full => {
+          if (full !== null && full !== undefined) pe.textContent = full;
+        });
+      }
+      v.respShown = undefined;
+    }
+    const respKey = `${sub.done}|${sub.error}|${sub.response}`;
+    if (v.respShown !== respKey) {
+      v.respShown = respKey;
+      if (sub.error) {
+        fill(v.responseEl!, h('div', { class: 'rlm-label' }, 'Error'), h('pre', { class: 'rlm-text rlm-err' }, sub.error));
+      } else if (sub.done) {
+        const pre = h('pre', { class: 'rlm-text' }, sub.response || '');
+        const parts: HTMLElement[] = [h('div', { class: 'rlm-label' }, 'Response'), pre];
+        if (sub.responseChars > (sub.response || '').length) {
+          parts.push(h('button', { class: 'rlm-link', type: 'button', onclick: (e: Event) => {
+            (e.target as HTMLElement).remove();
+            void this.fetch('response', { run_id: sub.run, id: sub.id }).then(full => {
+              if (full !== null && full !== undefined) pre.textContent = full;
+            });
+          } }, `show all (${num(sub.responseChars)} characters)`));
+        }
+        fill(v.responseEl!, ...parts);
+      } else {
+        fill(v.responseEl!, h('div', { class: 'rlm-hint' }, 'waiting for the response…'));
+      }
+    }
+    const child = s.childOf(sub);
+    if (child) {
+      if (!v.childRun) {
+        v.childRun = child.id;
+        fill(v.childBox!, h('div', { class: 'rlm-label' }, `Child run (depth ${child.started?.depth ?? '?'})`));
+        this.renderRunInto(child, v.childBox!);
+      } else {
+        for (const n of child.steps.keys()) this.renderStep(child.id, n); // steps made while it was closed
+      }
+      if (child.finished && !v.childAnswer) {
+        v.childAnswer = h('div', { class: 'rlm-child-answer' },
+          h('b', {}, `Child answer (${child.finished.status}): `), String(child.finished.answer || '').slice(0, 2000));
+        v.childBox!.append(v.childAnswer);
+      }
+    }
+  }
+}
+
+export { TERMINAL };

@@ -1,0 +1,92 @@
+// The run store on its own (no DOM, no JupyterLab): the kernel protocol's rules and the totals.
+// Run with `npm test` after `npm run build:lib`.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Store } from '../lib/store.js';
+
+const T0 = 1_700_000_000;
+const item = (type, fields = {}) => ({ type, run_id: 'root', t: T0, ...fields });
+
+function started() {
+  return [
+    item('run_started', { question: 'How many?', model: 'm', sub_model: 's', options: { max_iterations: 9 } }),
+    item('turn_started', { step: 1 }),
+    item('turn_finished', { step: 1, text: 'Look.', usage: { input_tokens: 100, output_tokens: 10 } }),
+    item('cell_started', { step: 1, index: 1, code: "x = llm_query('a')" }),
+  ];
+}
+
+test('a store is read-only until the kernel resets it; then batches apply in order', () => {
+  const s = new Store();
+  s.load(started(), false);
+  assert.equal(s.synced, false);
+  assert.equal(s.live(), false);
+  assert.equal(s.receive({ kind: 'batch', n: 1, items: [item('cell_finished', { step: 1, index: 1 })] }), null);
+  assert.equal(s.runs.get('root').steps.get(1).cells.get(1).running, true, 'a batch applied before the reset');
+
+  s.receive({ kind: 'reset', n: 4, items: started(), now: T0, finished: false });
+  assert.equal(s.synced, true);
+  assert.equal(s.live(), true);
+  s.receive({ kind: 'batch', n: 4, items: [item('turn_started', { step: 9 })] }); // already in the reset
+  assert.equal(s.runs.get('root').steps.has(9), false);
+  s.receive({ kind: 'batch', n: 5, items: [item('cell_finished', { step: 1, index: 1, outputs: [] })] });
+  assert.equal(s.runs.get('root').steps.get(1).cells.get(1).running, false);
+});
+
+test('a gap in batch numbers asks for the whole run again', () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  assert.equal(s.receive({ kind: 'batch', n: 3, items: [] }), 'hello');
+  assert.equal(s.synced, false);
+});
+
+test('one source for every total: child runs counted once, failures counted', () => {
+  const s = new Store();
+  s.load([
+    ...started(),
+    item('subcall_started', { step: 1, id: 'a', kind: 'llm', prompt: 'p' }),
+    item('subcall_finished', { step: 1, id: 'a', kind: 'llm', usage: { input_tokens: 7, output_tokens: 3 } }),
+    item('subcall_started', { step: 1, id: 'b', kind: 'llm', prompt: 'p' }),
+    item('subcall_finished', { step: 1, id: 'b', kind: 'llm', error: 'HTTP 400' }),
+    item('subcall_started', { step: 1, id: 'c', kind: 'rlm', prompt: 'deeper' }),
+    { ...item('run_started', { parent_run_id: 'root', parent_subcall_id: 'c', depth: 1 }), run_id: 'kid' },
+    { ...item('turn_started', { step: 1 }), run_id: 'kid' },
+    { ...item('turn_finished', { step: 1, text: 'FINAL(x)', usage: { input_tokens: 20, output_tokens: 2 } }), run_id: 'kid' },
+    { ...item('subcall_started', { step: 1, id: 'k1', kind: 'llm', prompt: 'q' }), run_id: 'kid' },
+    { ...item('subcall_finished', { step: 1, id: 'k1', kind: 'llm', usage: { input_tokens: 5, output_tokens: 1 } }), run_id: 'kid' },
+    // the rlm_query's usage is its child's, already counted from the child's own turns and sub-calls
+    item('subcall_finished', { step: 1, id: 'c', kind: 'rlm', child_run_id: 'kid', usage: { input_tokens: 25, output_tokens: 3 } }),
+    item('cell_finished', { step: 1, index: 1, error: { ename: 'ValueError' } }),
+  ], false);
+  const t = s.totals();
+  assert.equal(t.subcalls, 4);
+  assert.equal(t.failedSubcalls, 1);
+  assert.equal(t.failedCells, 1);
+  assert.equal(t.steps, 1);
+  assert.deepEqual(t.tokens, { in: 100 + 7 + 20 + 5, out: 10 + 3 + 2 + 1, cached: 0 });
+});
+
+test('a finished run is not live, and a child finishing does not end the tree', () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  s.receive({ kind: 'batch', n: 2, items: [{ ...item('state', { state: 'done' }), run_id: 'kid' }] });
+  assert.equal(s.live(), true);
+  s.receive({ kind: 'batch', n: 3, items: [item('run_finished', { status: 'stopped', reason: 'interrupted' })] });
+  assert.equal(s.state, 'stopped');
+  assert.equal(s.live(), false);
+});
+
+test("a running cell's live output grows, and its finished outputs replace it", () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  s.receive({ kind: 'batch', n: 2, items: [item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'a\n' }),
+                                           item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'b\n' })] });
+  const cell = s.runs.get('root').steps.get(1).cells.get(1);
+  assert.equal(cell.live, 'a\nb\n');
+  s.receive({ kind: 'batch', n: 3, items: [item('cell_finished', { step: 1, index: 1, outputs: [{ output_type: 'stream', name: 'stdout', text: 'a\nb\n' }] })] });
+  assert.equal(cell.live, '');
+  assert.equal(cell.outputs.length, 1);
+  // live text for a cell that is not running (a late batch) is dropped
+  s.receive({ kind: 'batch', n: 4, items: [item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'late' })] });
+  assert.equal(cell.live, '');
+});
