@@ -36,6 +36,25 @@ export interface Sub {
   run: string;
 }
 
+/** A Message Batch the cell sent, as its request counts (batch_created → batch_progress → batch_finished). */
+export interface Batch {
+  status: string;
+  counts: Record<string, number> | null;
+  done: boolean;
+  error: string | null;
+}
+
+export const BATCH_TITLE = 'Message Batches API: half price, answers within minutes';
+const BATCH_COUNTS = ['processing', 'succeeded', 'errored', 'canceled', 'expired'];
+
+/** "Message Batch · 120 processing · 378 succeeded · 2 errored"; "ended"/"failed" once finished. */
+export function batchLabel(b: Batch): string {
+  const c = b.counts || {};
+  const parts = BATCH_COUNTS.filter(k => c[k]).map(k => `${(Number(c[k]) || 0).toLocaleString('en-US')} ${k}`);
+  const state = b.done ? (b.error ? 'failed' : 'ended') : b.status === 'canceling' ? 'canceling' : '';
+  return ['Message Batch', state, ...parts].filter(Boolean).join(' · ');
+}
+
 export interface Cell {
   index: number;
   t0: number | null;
@@ -51,6 +70,8 @@ export interface Cell {
   duration: number | null;
   timedOut: boolean;
   count: number | null;
+  /** Message Batches sent from this cell, by batch id; they stay after the cell finishes. */
+  batches: Map<string, Batch>;
 }
 
 export interface Step {
@@ -76,6 +97,8 @@ export interface Run {
   lastStep: number;
   finished: Item | null;
   subIndex: Map<string, Sub>;
+  /** Which cell each Message Batch belongs to: the one running at its step when batch_created came. */
+  batchCells: Map<string, { step: number; cell: number | null }>;
 }
 
 export const TERMINAL = ['done', 'stopped', 'failed', 'budget', 'crashed'];
@@ -197,7 +220,7 @@ export class Store {
     let r = this.runs.get(key);
     if (!r) {
       r = { id: key, started: null, parentRun: null, parentSub: null, steps: new Map(), lastStep: 0,
-            finished: null, subIndex: new Map() };
+            finished: null, subIndex: new Map(), batchCells: new Map() };
       this.runs.set(key, r);
     }
     return r;
@@ -265,7 +288,7 @@ export class Store {
         const s = this.step(run!, it.step);
         const c: Cell = { index: Number(it.index) || 0, t0: typeof it.t === 'number' ? it.t : null, live: '', code: it.code ?? '', edited: !!it.edited,
                           original: it.original_code ?? null, running: true, outputs: [], subs: new Map(),
-                          error: null, duration: null, timedOut: false, count: null };
+                          error: null, duration: null, timedOut: false, count: null, batches: new Map() };
         s.cells.set(c.index, c);
         const p = this.pending;
         if (p && String(p.run_id) === run!.id && Number(p.step) === Number(it.step) &&
@@ -283,7 +306,7 @@ export class Store {
         let c = s.cells.get(index);
         if (!c) {
           c = { index, t0: null, live: '', code: '', edited: false, original: null, running: false, outputs: [], subs: new Map(),
-                error: null, duration: null, timedOut: false, count: null };
+                error: null, duration: null, timedOut: false, count: null, batches: new Map() };
           s.cells.set(index, c);
         }
         Object.assign(c, { live: '', running: false, outputs: it.outputs || [], error: it.error ?? null,
@@ -327,6 +350,31 @@ export class Store {
         dirty.add(`sub|${run!.id}|${sub.id}`).add('head');
         if (sub.cell !== null) dirty.add(`cell|${run!.id}|${sub.step}|${sub.cell}`);
         else dirty.add(stepKey(sub.step));
+        break;
+      }
+      case 'batch_created':
+      case 'batch_progress':
+      case 'batch_finished': {
+        const key = String(it.batch);
+        let where = run!.batchCells.get(key);
+        if (!where) {
+          const s = this.step(run!, it.step);
+          where = { step: s.n, cell: this.runningCell(s)?.index ?? null };
+          run!.batchCells.set(key, where);
+        }
+        const cell = where.cell === null ? undefined : run!.steps.get(where.step)?.cells.get(where.cell);
+        if (!cell) break;
+        let b = cell.batches.get(key);
+        if (!b) {
+          b = { status: 'in_progress', counts: null, done: false, error: null };
+          cell.batches.set(key, b);
+        }
+        if (it.status) b.status = it.status;
+        if (it.counts) b.counts = it.counts;
+        if (it.type === 'batch_created') b.counts = { processing: Number(it.count) || 0 };
+        if (it.type === 'batch_finished') b.done = true;
+        if (it.error) b.error = String(it.error);
+        dirty.add(`cell|${run!.id}|${where.step}|${cell.index}`);
         break;
       }
       case 'note':

@@ -6,7 +6,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
-import { Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { BATCH_TITLE, batchLabel, Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
 import { timeline } from './timeline';
 
 const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed
@@ -730,6 +730,10 @@ export class TreeView {
     if (cell.duration !== null) bits.push(h('span', { class: 'rlm-hint' }, secs(cell.duration)));
     if (cell.timedOut) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, 'timed out'));
     else if (cell.error) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, cell.error.ename || 'error'));
+    for (const b of cell.batches.values()) {
+      bits.push(h('span', { class: `rlm-badge rlm-batch${b.done ? '' : ' rlm-batch-live'}`,
+        'data-testid': 'rlm-batch-progress', title: BATCH_TITLE }, batchLabel(b)));
+    }
     fill(v.head!, ...bits);
     if (cell.subs.size) this.fillSubList(v, [...cell.subs.values()], v.key, v.subsEl!);
     v.liveEl!.hidden = !cell.live;

@@ -2,7 +2,7 @@
 // Run with `npm test` after `npm run build:lib`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Store } from '../lib/store.js';
+import { batchLabel, Store } from '../lib/store.js';
 
 const T0 = 1_700_000_000;
 const item = (type, fields = {}) => ({ type, run_id: 'root', t: T0, ...fields });
@@ -89,4 +89,34 @@ test("a running cell's live output grows, and its finished outputs replace it", 
   // live text for a cell that is not running (a late batch) is dropped
   s.receive({ kind: 'batch', n: 4, items: [item('cell_stream', { step: 1, index: 1, name: 'stdout', text: 'late' })] });
   assert.equal(cell.live, '');
+});
+
+test('a Message Batch shows its counts on the cell that sent it, through created, progress and finished', () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  const badges = (step = 1, index = 1) => [...s.runs.get('root').steps.get(step).cells.get(index).batches.values()].map(batchLabel);
+  const counts = (c) => ({ processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0, ...c });
+  s.receive({ kind: 'batch', n: 2, items: [
+    item('batch_created', { step: 1, batch: 'b1', api_batch_id: 'msgbatch_1', model: 's', count: 500 })] });
+  assert.deepEqual(badges(), ['Message Batch · 500 processing']);
+  s.receive({ kind: 'batch', n: 3, items: [
+    item('batch_progress', { step: 1, batch: 'b1', status: 'in_progress', counts: counts({ processing: 120, succeeded: 378, errored: 2 }) })] });
+  assert.deepEqual(badges(), ['Message Batch · 120 processing · 378 succeeded · 2 errored']);
+  s.receive({ kind: 'batch', n: 4, items: [
+    item('batch_progress', { step: 1, batch: 'b1', status: 'canceling', counts: counts({ processing: 1200, succeeded: 3 }) })] });
+  assert.deepEqual(badges(), ['Message Batch · canceling · 1,200 processing · 3 succeeded']);
+  // the cell finishing (and a later cell running) neither drops the badge nor moves it
+  s.receive({ kind: 'batch', n: 5, items: [
+    item('cell_finished', { step: 1, index: 1, outputs: [] }),
+    item('cell_started', { step: 1, index: 2, code: 'y = 1' })] });
+  s.receive({ kind: 'batch', n: 6, items: [
+    item('batch_finished', { step: 1, batch: 'b1', status: 'ended', counts: counts({ succeeded: 498, errored: 2 }), error: null })] });
+  assert.deepEqual(badges(), ['Message Batch · ended · 498 succeeded · 2 errored']);
+  assert.deepEqual(badges(1, 2), []);
+  // a second batch, from the cell running now, that fails
+  s.receive({ kind: 'batch', n: 7, items: [
+    item('batch_created', { step: 1, batch: 'b2', count: 3 }),
+    item('batch_finished', { step: 1, batch: 'b2', status: 'ended', counts: counts({ errored: 3 }), error: 'HTTP 529 overloaded' })] });
+  assert.deepEqual(badges(1, 2), ['Message Batch · failed · 3 errored']);
+  assert.equal(badges().length, 1);
 });
