@@ -3,6 +3,7 @@ in another folder) and resumed in a fresh kernel with the earlier questions' var
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from test_followup import CONTEXT, ROOT, script
 
 from rlm_kernel import rlm
 from rlm_kernel.engine import events as ev
+from rlm_kernel.engine.api import aresume
 from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.export import export_run
 from rlm_kernel.kernel.runs import run_markdown
@@ -126,3 +128,17 @@ def test_resume_rebuilds_the_earlier_questions_in_a_fresh_kernel(tmp_path: Path)
             resumed = again.run(f"%rlm resume {earlier.root_run_id} --max-iterations 5", timeout=120)
         assert resumed.status == "ok", resumed.text
         assert RunLog.read(earlier.path).status == "done"
+
+
+def test_an_earlier_questions_final_in_code_does_not_answer_the_resumed_follow_up(tmp_path: Path) -> None:
+    """Rebuilding question 1 runs its FINAL_VAR cell again; the resumed follow-up must still ask its model."""
+    q1 = ["```repl\ncounts = {w: context.split().count(w) for w in set(context.split())}\nFINAL_VAR('counts')\n```"]
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=script(q1, [*Q2[:1], "```repl\nprint(top.upper())\n```", "FINAL(top)"]), sub=sub)
+        opts = dict(provider="anthropic", base_url=srv.base_url, api_key="k", runs_dir=str(tmp_path / "runs"),
+                    protocol="fences", max_retries=0)
+        first = rlm("How often?", context=CONTEXT, **opts)
+        stopped = first.ask("Which is most common?", api_key="k", max_iterations=1)
+        assert first.status == "done" and stopped.status == "budget"
+        resumed = asyncio.run(aresume(stopped.log_path, api_key="k", base_url=srv.base_url, max_iterations=5))
+    assert resumed.status == "done" and resumed.answer == "alpha", (resumed.status, resumed.answer)
