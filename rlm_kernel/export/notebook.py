@@ -171,9 +171,9 @@ class _Builder:
             lines += ["", md.quote(question)]
         if self.earlier:
             asked = [md.inline(str(q.get("question") or ""), 120) for q, _ in self.earlier]
-            lines += ["", f"Follow-up to: {asked[-1]}. The notebook holds "
-                          f"{md.plural(len(asked) + 1, 'question')} asked in the same REPL, in order; the "
-                          "table is about the last one."]
+            lines += ["", f"Follow-up to: {asked[-1]}", "",
+                      f"The notebook holds all {len(asked) + 1} questions asked in the same REPL, in order, one "
+                      "section each (later code uses what earlier code made); the table is about the last one."]
         models = [f"`{started.get('model')}` (root)"]
         if started.get("sub_model") and started.get("sub_model") != started.get("model"):
             models.append(f"`{started.get('sub_model')}` (sub-calls)")
