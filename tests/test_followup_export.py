@@ -142,3 +142,27 @@ def test_an_earlier_questions_final_in_code_does_not_answer_the_resumed_follow_u
         assert first.status == "done" and stopped.status == "budget"
         resumed = asyncio.run(aresume(stopped.log_path, api_key="k", base_url=srv.base_url, max_iterations=5))
     assert resumed.status == "done" and resumed.answer == "alpha", (resumed.status, resumed.answer)
+
+
+def test_a_follow_up_about_another_input_binds_it_in_its_section(tmp_path: Path, kernels) -> None:
+    """`rlm(q, context=other, continue_from=r)`: the section of the follow-up loads its own input."""
+    q1 = ["```repl\ncounts = {w: context.split().count(w) for w in set(context.split())}\nprint(len(counts))\n```",
+          "FINAL_VAR(counts)"]
+    q2 = ["```repl\nprint(len(context.split()), sorted(counts))\n```", "FINAL(ok)"]
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=script(q1, q2), sub=sub)
+        opts = dict(provider="anthropic", base_url=srv.base_url, api_key="k", runs_dir=str(tmp_path / "runs"),
+                    protocol="fences", max_retries=0)
+        first = rlm("How often?", context=CONTEXT, **opts)
+        second = rlm("And here?", context="one two three " * 2_000, continue_from=first, **opts)
+    assert second.status == "done", second.reason
+    path = second.export(tmp_path / "nb" / "other.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    assert [c.metadata.rlm.get("question") for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "context"] \
+        == [None, 2]
+    assert nb.metadata.rlm.files == ["other.rlm.jsonl", "other-q2.context.txt"]  # too big to inline
+    want = [comparable(recorded_cells(log)[(1, 1)]["outputs"]) for log in (first.log_path, second.log_path)]
+    assert "6000 ['alpha', 'beta', 'gamma']" in str(want[1])
+    NotebookClient(nb, km=KernelManager(kernel_name="rlm", kernel_spec_manager=kernels), timeout=60,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert [comparable(c.outputs) for c in step_cells(nb)] == want

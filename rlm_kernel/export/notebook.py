@@ -10,6 +10,7 @@ sections: in the replay their answers come from the recording, so their code is 
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shlex
 from pathlib import Path
@@ -120,6 +121,7 @@ class _Builder:
 
     def build(self) -> NotebookNode:
         self.ctx = self.context_cell()  # first: the title names the files that travel with the notebook
+        self.section_ctx = self.changed_contexts()
         self.title()
         self.setup()
         self.context()
@@ -160,7 +162,8 @@ class _Builder:
     @property
     def travelling_files(self) -> list[str]:
         """What must be copied along with the notebook for it to replay elsewhere."""
-        return [self.recording, *([self.ctx.sidecar.name] if self.ctx.sidecar is not None else [])]
+        cells = [self.ctx, *self.section_ctx.values()]
+        return [self.recording, *(c.sidecar.name for c in cells if c.sidecar is not None)]
 
     def title(self) -> None:
         s, started = self.summary, self.node.started
@@ -454,6 +457,27 @@ class _Builder:
             self.question_section(n, total, build_tree(found))
         self.question_section(total, total, self.node)
 
+    def changed_contexts(self) -> dict[int, ContextCell]:
+        """Context cells for the questions asked about another input than the question before them
+        (`context` rebound between questions), by question number; their sidecars get their own names."""
+        logs = [*(found for _, found in self.earlier), self.log] if self.earlier else []
+        cells: dict[int, ContextCell] = {}
+        before = None
+        for n, log in enumerate(logs, start=1):
+            snapshot = context_snapshot_path(log.path) if log is not None else None
+            if snapshot is None:
+                continue
+            if before is not None and not filecmp.cmp(before, snapshot, shallow=False):
+                try:
+                    cells[n] = context_cell_from_snapshot(
+                        snapshot, out_path=self.out.with_name(f"{self.out.stem}-q{n}.ipynb"),
+                        inline_chars=self.inline_chars, alias=(log.started() or {}).get("bind_name"),
+                        trust=self.trust)
+                except Exception as exc:  # a torn or unreadable snapshot from a crash
+                    cells[n] = missing_context_cell(f"{snapshot.name} could not be read: {exc}")
+            before = snapshot
+        return cells
+
     def question_section(self, n: int, total: int, node: RunNode) -> None:
         s = summarize(node)
         head = md.heading(2, f"Question {n}: {md.inline(node.question, 100)}")
@@ -466,6 +490,16 @@ class _Builder:
             lines += ["A follow-up in the same REPL: its code uses what the cells above made.", ""]
         lines.append(" · ".join(facts) + ".")
         self.markdown("\n".join(lines), meta={"role": "question", "number": n, "of": total, "run_id": node.run_id})
+        ctx = self.section_ctx.get(n)
+        if ctx is not None:  # this question was asked about another input
+            if ctx.note:
+                self.markdown(ctx.note)
+            meta: dict[str, Any] = {"role": "context", "question": n}
+            if ctx.sidecar is not None:
+                meta["sidecar"] = ctx.sidecar.name
+            also = "\ncontext_0 = context  # the name the model used for it"
+            source = ctx.source + (also if self.ctx.source.endswith(also) else "")
+            self.cells.append(new_code_cell(source, metadata={"rlm": meta}))
         self.run_body(node, level=3)
         self.answer(s, level=3, label=f"Answer {n}")
 
