@@ -166,3 +166,15 @@ def test_a_follow_up_about_another_input_binds_it_in_its_section(tmp_path: Path,
     NotebookClient(nb, km=KernelManager(kernel_name="rlm", kernel_spec_manager=kernels), timeout=60,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     assert [comparable(c.outputs) for c in step_cells(nb)] == want
+
+
+def test_resuming_a_follow_up_whose_earlier_log_is_gone_says_which(tmp_path: Path) -> None:
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=script(Q1, Q2), sub=sub)
+        opts = dict(provider="anthropic", base_url=srv.base_url, api_key="k", runs_dir=str(tmp_path / "runs"),
+                    protocol="fences", max_retries=0)
+        first = rlm("How often?", context=CONTEXT, **opts)
+        stopped = first.ask("Which?", api_key="k", max_iterations=1)
+    first.log_path.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"cannot rebuild the namespace: .*\({first.run_id}\.jsonl\) is not"):
+        asyncio.run(aresume(stopped.log_path, api_key="k", base_url="http://127.0.0.1:9"))
