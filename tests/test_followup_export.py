@@ -21,6 +21,7 @@ from test_followup import CONTEXT, ROOT, script
 from rlm_kernel import rlm
 from rlm_kernel.engine import events as ev
 from rlm_kernel.engine.api import aresume
+from rlm_kernel.engine.executor import HeadlessExecutor
 from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.export import export_run
 from rlm_kernel.kernel.runs import run_markdown
@@ -178,3 +179,22 @@ def test_resuming_a_follow_up_whose_earlier_log_is_gone_says_which(tmp_path: Pat
     first.log_path.unlink()
     with pytest.raises(FileNotFoundError, match=rf"cannot rebuild the namespace: .*\({first.run_id}\.jsonl\) is not"):
         asyncio.run(aresume(stopped.log_path, api_key="k", base_url="http://127.0.0.1:9"))
+
+
+def test_resume_rebuilds_an_earlier_question_on_its_own_input(tmp_path: Path) -> None:
+    """Question 2 was asked about another input; rebuilding question 1 must use question 1's."""
+    q1 = ["```repl\ncounts = {w: context.split().count(w) for w in set(context.split())}\nprint(len(counts))\n```",
+          "FINAL_VAR(counts)"]
+    q2 = ["```repl\nn = len(context.split())\nprint(n)\n```", "```repl\nprint(sorted(counts), n)\n```", "FINAL(n)"]
+    with FakeAnthropic(root_model=ROOT) as srv:
+        srv.route(root=script(q1, q2), sub=sub)
+        opts = dict(provider="anthropic", base_url=srv.base_url, api_key="k", runs_dir=str(tmp_path / "runs"),
+                    protocol="fences", max_retries=0)
+        first = rlm("How often?", context=CONTEXT, **opts)
+        stopped = rlm("And here?", context="one two three", continue_from=first, max_iterations=1, **opts)
+        assert stopped.status == "budget"
+        executor = HeadlessExecutor()
+        resumed = asyncio.run(aresume(stopped.log_path, executor=executor, api_key="k", max_iterations=5))
+    assert resumed.status == "done" and resumed.answer == "3"
+    assert sorted(executor.namespace["counts"]) == ["alpha", "beta", "gamma"]
+    assert executor.namespace["context"] == "one two three"

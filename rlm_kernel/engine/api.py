@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import filecmp
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from .record import RunLog, RunLogWriter
 from .redaction import Redactor
 from .replay import RecordedAnswers
 from .run import NO_VALUE, Run
-from .snapshot import load_context, save_context
+from .snapshot import context_snapshot_path, load_context, save_context
 from .steering import Steering, interrupts_noted, note_interrupt
 from .types import Executor
 
@@ -158,7 +159,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         run.bind()
         if rebuild_namespace:
             for _, found in earlier:  # a follow-up's code uses what the earlier questions' code made
-                await _rebuild(run, found, finished_cells(found))
+                await _rebuild(run, found, finished_cells(found), context=_other_context(found, log, trust))
             run.answer.update(content="", ready=False)  # an earlier question's FINAL is not this run's
             run.answer_value = NO_VALUE
             await _rebuild(run, log, finished_cells(log, root_id, last))
@@ -172,10 +173,22 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         writer.close()
 
 
-async def _rebuild(run: Run, log: RunLog, cells: list[ev.Event]) -> None:
-    """Re-run recorded cells with `log`'s recorded sub-call answers, silently (no events)."""
+def _other_context(earlier: RunLog, log: RunLog, trust: bool) -> Any:
+    """An earlier question's own input when it was not the one `log`'s run got (`context` rebound
+    between questions), else _MISSING. Snapshots are compared, not loaded, when they are equal."""
+    mine, theirs = context_snapshot_path(log.path), context_snapshot_path(earlier.path)
+    if theirs is None or (mine is not None and filecmp.cmp(mine, theirs, shallow=False)):
+        return _MISSING
+    return load_context(earlier.path, trust=trust)
+
+
+async def _rebuild(run: Run, log: RunLog, cells: list[ev.Event], *, context: Any = _MISSING) -> None:
+    """Re-run recorded cells with `log`'s recorded sub-call answers, silently (no events); `context`
+    (when given) is bound while they run, then the run's own is back (protect)."""
     recorded = RecordedAnswers.from_log(log)
     ns = run.executor.namespace
+    if context is not _MISSING:
+        ns["context"] = ns["context_0"] = context
     live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")}
     recorded.bind(ns)
     try:
