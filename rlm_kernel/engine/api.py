@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import filecmp
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,7 @@ from .context import check_context
 from .datasets import resolve_context
 from .events import EventBus
 from .executor import HeadlessExecutor
-from .followup import earlier_questions
+from .followup import earlier_logs, earlier_questions, finished_cells, missing_log
 from .loop import run_loop
 from .modelio import ModelIO, default_io, run_on_new_thread
 from .options import RLMOptions
@@ -27,8 +28,8 @@ from .outcome import RLMResult
 from .record import RunLog, RunLogWriter
 from .redaction import Redactor
 from .replay import RecordedAnswers
-from .run import Run
-from .snapshot import load_context, save_context
+from .run import NO_VALUE, Run
+from .snapshot import context_snapshot_path, load_context, save_context
 from .steering import Steering, interrupts_noted, note_interrupt
 from .types import Executor
 
@@ -114,13 +115,18 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     """Continue a stopped, interrupted or crashed run from its last finished step, in the same log.
 
     With `rebuild_namespace`, the finished steps' cells run again first, their sub-calls answered
-    from the recording, so variables the model made exist again (needed in a fresh process). A
+    from the recording, so variables the model made exist again (needed in a fresh process); for a
+    follow-up, the earlier questions' cells run before them, from their own logs next to this one. A
     context saved as a pickle by another process is loaded only with `trust=True` (it can run code)."""
     log = log if isinstance(log, RunLog) else RunLog.read(log)
     started = log.started()
     if started is None:
         raise ValueError(f"{log.path} has no run_started event: it is not an RLM run log")
     opts = _prepare(RLMOptions.from_recorded(started["options"]), overrides)
+    earlier = earlier_logs(log) if rebuild_namespace else []
+    for q, found in earlier:
+        if found is None:
+            raise FileNotFoundError(f"cannot rebuild the namespace: {missing_log(q, log)}")
     if context is _MISSING:
         context = load_context(log.path, trust=trust)
     io = io or default_io()
@@ -154,7 +160,11 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     try:
         run.bind()
         if rebuild_namespace:
-            await _rebuild(run, log, last)
+            for _, found in earlier:  # a follow-up's code uses what the earlier questions' code made
+                await _rebuild(run, found, finished_cells(found), context=_other_context(found, log, trust))
+            run.answer.update(content="", ready=False)  # an earlier question's FINAL is not this run's
+            run.answer_value = NO_VALUE
+            await _rebuild(run, log, finished_cells(log, root_id, last))
         run.emit(ev.RUN_RESUMED, from_step=last, rebuilt=rebuild_namespace)
         await io.call(batches.recover(run, log))  # batches sent before the stop are collected, not re-sent
         return await _with_batches(run)
@@ -165,21 +175,32 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
         writer.close()
 
 
-async def _rebuild(run: Run, log: RunLog, last_step: int) -> None:
-    """Re-run the finished steps' cells with recorded sub-call answers, silently (no events)."""
+def _other_context(earlier: RunLog, log: RunLog, trust: bool) -> Any:
+    """An earlier question's own input when it was not the one `log`'s run got (`context` rebound
+    between questions), else _MISSING. Snapshots are compared, not loaded, when they are equal."""
+    mine, theirs = context_snapshot_path(log.path), context_snapshot_path(earlier.path)
+    if theirs is None or (mine is not None and filecmp.cmp(mine, theirs, shallow=False)):
+        return _MISSING
+    return load_context(earlier.path, trust=trust)
+
+
+async def _rebuild(run: Run, log: RunLog, cells: list[ev.Event], *, context: Any = _MISSING) -> None:
+    """Re-run recorded cells with `log`'s recorded sub-call answers, silently (no events); `context`
+    (when given) is bound while they run, then the run's own is back (protect)."""
     recorded = RecordedAnswers.from_log(log)
     ns = run.executor.namespace
+    if context is not _MISSING:
+        ns["context"] = ns["context_0"] = context
     live = {name: ns[name] for name in ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")}
     recorded.bind(ns)
     try:
-        for e in log.of_run(run.run_id):
-            if e["type"] == ev.CELL_FINISHED and e["step"] <= last_step:
-                noted = interrupts_noted()
-                try:
-                    await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
-                except KeyboardInterrupt:
-                    if interrupts_noted() != noted:
-                        raise  # a person's interrupt; one the recorded code raised was its error then too
+        for e in cells:
+            noted = interrupts_noted()
+            try:
+                await run.executor.run_cell(e["code"], timeout=run.options.cell_timeout)
+            except KeyboardInterrupt:
+                if interrupts_noted() != noted:
+                    raise  # a person's interrupt; one the recorded code raised was its error then too
     finally:
         ns.update(live)
         run.protect()

@@ -69,3 +69,32 @@ def account(chain: list[dict[str, Any]], namespace: dict[str, Any], helpers: set
     variables = str(show_vars(namespace, helpers)).strip()
     parts.append("\nVariables in the REPL now:\n" + (variables or "(none besides context)"))
     return "\n".join(parts)
+
+
+def earlier_logs(log: RunLog) -> list[tuple[dict[str, Any], RunLog | None]]:
+    """The earlier questions of a follow-up with their logs, oldest first, looked up next to `log`
+    (`<runs dir>/<run_id>.jsonl`); None where a log is not there. Empty for a run that is no follow-up."""
+    found: list[tuple[dict[str, Any], RunLog | None]] = []
+    for q in (log.started() or {}).get("earlier") or []:
+        path = log.path.parent / f"{q.get('run_id')}.jsonl"
+        found.append((q, RunLog.read(path) if q.get("run_id") and path.is_file() else None))
+    return found
+
+
+def missing_log(q: dict[str, Any], log: RunLog) -> str:
+    """One line saying which earlier log is not there and what that costs."""
+    return (f"the log of the earlier question {_cut(q.get('question') or '', 60)!r} ({q.get('run_id')}.jsonl) is "
+            f"not in {log.path.parent}: copy it back there so its cells run first (the follow-up's code uses "
+            "the variables they made)")
+
+
+def finished_cells(log: RunLog, run_id: str | None = None, last_step: int | None = None) -> list[dict[str, Any]]:
+    """The root run's cell_finished events that made its namespace: up to `last_step`, and without the
+    cells of steps a later resume left behind (it went on from an earlier step)."""
+    cells: list[dict[str, Any]] = []
+    for e in log.of_run(run_id or log.root_run_id or ""):
+        if e["type"] == ev.RUN_RESUMED:
+            cells = [c for c in cells if c["step"] <= e.get("from_step", 0)]
+        elif e["type"] == ev.CELL_FINISHED and (last_step is None or e["step"] <= last_step):
+            cells.append(e)
+    return cells

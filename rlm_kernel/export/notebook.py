@@ -10,6 +10,7 @@ sections: in the replay their answers come from the recording, so their code is 
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shlex
 from pathlib import Path
@@ -20,6 +21,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .. import __version__
+from ..engine.followup import earlier_logs, missing_log
 from ..engine.parser import strip_code_blocks
 from ..engine.protocol.recognize import read_reply
 from ..engine.record import RunLog
@@ -50,19 +52,22 @@ def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | 
     redacted everywhere except inside the context itself (the user's data, needed for replay).
     A context saved as a pickle by another process is copied, never loaded, unless `trust` (loading a
     pickle runs its code); the notebook's context cell then asks its reader for the same opt-in.
-    Returns the notebook's path."""
+    A follow-up's notebook holds the earlier questions first, each as a section, read from their logs
+    next to this one (a missing one is named in its section), so Run All makes the variables the
+    follow-up's code uses. Returns the notebook's path."""
     run_log = log if isinstance(log, RunLog) else RunLog.read(log)
     node = build_tree(run_log, run_id)
+    earlier = earlier_logs(run_log) if run_id in (None, run_log.root_run_id) else []
     out = Path(out_path)
     if out.is_dir():
         out = out / f"{node.run_id}.ipynb"
     elif out.suffix != ".ipynb":
         out = out.with_name(out.name + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    builder = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust)
+    builder = _Builder(run_log, node, out, max_output_chars, inline_context_chars, trust, earlier)
     nb = builder.build()
     nbformat.validate(nb)
-    write_recording(run_log, out, builder.redactor)
+    write_recording([*(found for _, found in earlier if found is not None), run_log], out, builder.redactor)
     tmp = out.with_name(out.name + ".partial")
     tmp.write_text(nbformat.writes(nb), encoding="utf-8")
     tmp.replace(out)
@@ -93,8 +98,11 @@ def _relative(path: Path, start: Path) -> str:
 
 class _Builder:
     def __init__(self, log: RunLog, node: RunNode, out: Path, max_chars: int, inline_chars: int,
-                 trust: bool = False) -> None:
+                 trust: bool = False, earlier: list[tuple[dict[str, Any], RunLog | None]] | None = None) -> None:
         self.log, self.node, self.out = log, node, out
+        #: A follow-up's earlier questions with their logs (None: not found), oldest first.
+        self.earlier = earlier or []
+        self.missing = [missing_log(q, log) for q, found in self.earlier if found is None]
         self.max_chars, self.inline_chars, self.trust = max_chars, inline_chars, trust
         self.redactor = Redactor()
         self.cleaner = OutputCleaner(self.redactor, max_chars)
@@ -113,11 +121,15 @@ class _Builder:
 
     def build(self) -> NotebookNode:
         self.ctx = self.context_cell()  # first: the title names the files that travel with the notebook
+        self.section_ctx = self.changed_contexts()
         self.title()
         self.setup()
         self.context()
-        self.run_body(self.node, level=2)
-        self.answer()
+        if self.earlier:
+            self.questions()
+        else:
+            self.run_body(self.node, level=2)
+            self.answer(self.summary)
         for i, cell in enumerate(self.cells):
             cell["id"] = f"rlm-{i:04d}"
         meta = {
@@ -131,6 +143,9 @@ class _Builder:
                 "provider": self.node.started.get("provider"), "demo": bool(self.node.started.get("demo")),
                 "exported_by": f"rlm-kernel {__version__}", "redactions": self.redactor.count,
                 "outputs_cut": self.cleaner.cut_count, "torn_log_lines": self.log.bad_lines,
+                **({"continues": self.node.started.get("continues"), "missing_logs": self.missing,
+                    "questions": [q.get("question") for q, _ in self.earlier] + [self.node.question]}
+                   if self.earlier else {}),
             }),
         }
         return new_notebook(cells=self.cells, metadata=meta)
@@ -147,7 +162,8 @@ class _Builder:
     @property
     def travelling_files(self) -> list[str]:
         """What must be copied along with the notebook for it to replay elsewhere."""
-        return [self.recording, *([self.ctx.sidecar.name] if self.ctx.sidecar is not None else [])]
+        cells = [self.ctx, *self.section_ctx.values()]
+        return [self.recording, *(c.sidecar.name for c in cells if c.sidecar is not None)]
 
     def title(self) -> None:
         s, started = self.summary, self.node.started
@@ -156,6 +172,11 @@ class _Builder:
         lines = [md.heading(1, md.inline(first, 120))]
         if first != question or len(first) > 120:
             lines += ["", md.quote(question)]
+        if self.earlier:
+            asked = [md.inline(str(q.get("question") or ""), 120) for q, _ in self.earlier]
+            lines += ["", f"Follow-up to: {asked[-1]}", "",
+                      f"The notebook holds all {len(asked) + 1} questions asked in the same REPL, in order, one "
+                      "section each (later code uses what earlier code made); the table is about the last one."]
         models = [f"`{started.get('model')}` (root)"]
         if started.get("sub_model") and started.get("sub_model") != started.get("model"):
             models.append(f"`{started.get('sub_model')}` (sub-calls)")
@@ -188,7 +209,9 @@ class _Builder:
 
     def context(self) -> None:
         cell = self.ctx
-        if any("context_0" in (e.get("code") or "") for e in self.log.events if e.get("type") == "cell_finished"):
+        logs = [self.log, *(found for _, found in self.earlier if found is not None)]
+        if any("context_0" in (e.get("code") or "") for lg in logs for e in lg.events
+               if e.get("type") == "cell_finished"):
             cell.source += "\ncontext_0 = context  # the name the model used for it"
         if cell.note:
             self.markdown(cell.note)
@@ -204,7 +227,9 @@ class _Builder:
             if meta.get("type") == "str" and meta.get("size") == len(self.node.question):
                 return context_cell(self.node.question, out_path=self.out, inline_chars=self.inline_chars)
             return missing_context_cell("a child run's own context is not recorded")
-        snapshot = context_snapshot_path(self.log.path)
+        # A follow-up's notebook starts with the first question, so it binds the context that question had.
+        first = next((found for _, found in self.earlier if found is not None), self.log)
+        snapshot = context_snapshot_path(first.path) or context_snapshot_path(self.log.path)
         if snapshot is None:
             return missing_context_cell(f"no snapshot next to {self.log.path.name}")
         try:
@@ -418,9 +443,68 @@ class _Builder:
         return found
 
     # --- the end --------------------------------------------------------------------------------
-    def answer(self) -> None:
-        s = self.summary
-        lines = [md.heading(2, "Answer"), ""]
+    def questions(self) -> None:
+        """A follow-up: every question as a section, oldest first, so earlier cells make what later ones use."""
+        total = len(self.earlier) + 1
+        for n, (q, found) in enumerate(self.earlier, start=1):
+            if found is None:
+                said = md.quote(cut(str(q.get("answer") or "(none)"), self.max_chars))
+                self.markdown(f"{md.heading(2, f'Question {n}: ' + md.inline(str(q.get('question') or ''), 100))}"
+                              f"\n\n**Not in this notebook:** {missing_log(q, self.log)}.\n\nIts recorded answer "
+                              f"({q.get('status')}):\n\n{said}",
+                              meta={"role": "question", "number": n, "run_id": q.get("run_id"), "missing": True})
+                continue
+            self.question_section(n, total, build_tree(found))
+        self.question_section(total, total, self.node)
+
+    def changed_contexts(self) -> dict[int, ContextCell]:
+        """Context cells for the questions asked about another input than the question before them
+        (`context` rebound between questions), by question number; their sidecars get their own names."""
+        logs = [*(found for _, found in self.earlier), self.log] if self.earlier else []
+        cells: dict[int, ContextCell] = {}
+        before = None
+        for n, log in enumerate(logs, start=1):
+            snapshot = context_snapshot_path(log.path) if log is not None else None
+            if snapshot is None:
+                continue
+            if before is not None and not filecmp.cmp(before, snapshot, shallow=False):
+                try:
+                    cells[n] = context_cell_from_snapshot(
+                        snapshot, out_path=self.out.with_name(f"{self.out.stem}-q{n}.ipynb"),
+                        inline_chars=self.inline_chars, alias=(log.started() or {}).get("bind_name"),
+                        trust=self.trust)
+                except Exception as exc:  # a torn or unreadable snapshot from a crash
+                    cells[n] = missing_context_cell(f"{snapshot.name} could not be read: {exc}")
+            before = snapshot
+        return cells
+
+    def question_section(self, n: int, total: int, node: RunNode) -> None:
+        s = summarize(node)
+        head = md.heading(2, f"Question {n}: {md.inline(node.question, 100)}")
+        facts = [s.status_text(), md.plural(s.steps, "step"), md.plural(s.subcalls, "sub-call"),
+                 f"run `{node.run_id}`"]
+        lines = [head, ""]
+        if len(node.question) > 100 or "\n" in node.question.strip():
+            lines += [md.quote(node.question), ""]
+        if n > 1:
+            lines += ["A follow-up in the same REPL: its code uses what the cells above made.", ""]
+        lines.append(" · ".join(facts) + ".")
+        self.markdown("\n".join(lines), meta={"role": "question", "number": n, "of": total, "run_id": node.run_id})
+        ctx = self.section_ctx.get(n)
+        if ctx is not None:  # this question was asked about another input
+            if ctx.note:
+                self.markdown(ctx.note)
+            meta: dict[str, Any] = {"role": "context", "question": n}
+            if ctx.sidecar is not None:
+                meta["sidecar"] = ctx.sidecar.name
+            also = "\ncontext_0 = context  # the name the model used for it"
+            source = ctx.source + (also if self.ctx.source.endswith(also) else "")
+            self.cells.append(new_code_cell(source, metadata={"rlm": meta}))
+        self.run_body(node, level=3)
+        self.answer(s, level=3, label=f"Answer {n}")
+
+    def answer(self, s: RunSummary, *, level: int = 2, label: str = "Answer") -> None:
+        lines = [md.heading(level, label), ""]
         if s.status == "crashed":
             lines.append(f"*No final answer: the run {s.status_text()}.*")
         elif s.answer:

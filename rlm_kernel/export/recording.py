@@ -40,12 +40,14 @@ def recording_events(log: RunLog, redactor: Redactor) -> list[dict[str, Any]]:
     return out
 
 
-def write_recording(log: RunLog, notebook: Path, redactor: Redactor) -> Path:
-    """Write the recording next to `notebook` and return its path."""
+def write_recording(logs: RunLog | list[RunLog], notebook: Path, redactor: Redactor) -> Path:
+    """Write the recording of `logs` (a follow-up's: the earlier questions' logs first) next to
+    `notebook` and return its path. Replay reads the first run's start and every log's answers."""
     path = recording_path(notebook)
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "w", encoding="utf-8") as fh:
-        for event in recording_events(log, redactor):
-            fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+        for log in logs if isinstance(logs, list) else [logs]:
+            for event in recording_events(log, redactor):
+                fh.write(json.dumps(event, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return path

@@ -379,9 +379,12 @@ class RLMMagics(Magics):
             raise one_line(exc, f"could not write the notebook: {exc}") from None
         import nbformat
 
-        files = nbformat.read(written, as_version=4).metadata.get("rlm", {}).get("files", [])
+        meta = nbformat.read(written, as_version=4).metadata.get("rlm", {})
+        files = meta.get("files", [])
         print(f"Exported run {log.root_run_id} ({log.status}) to {written}; to share it, copy "
               f"{' and '.join(files)} along with it.")
+        for missing in meta.get("missing_logs", []):
+            print(f"Warning: {missing}.")
         return written
 
     def do_replay(self, rest: str) -> Any:

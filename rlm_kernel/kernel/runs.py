@@ -86,6 +86,11 @@ def run_markdown(log: RunLog, *, output_chars: int = 2000) -> str:
     fin = log.finished()
     parts = [f"### RLM run `{root}` · {log.status}", f"**Question:** {started.get('question', '')}",
              f"Model {started.get('model', '?')}, sub-model {started.get('sub_model', '?')}."]
+    earlier = started.get("earlier") or []
+    if earlier:
+        last = earlier[-1]
+        parts.insert(1, f"Follow-up to: {' '.join(str(last.get('question', '')).split())} "
+                        f"(run `{started.get('continues')}`)")
     for e in log.events:
         if e["run_id"] != root:
             continue
