@@ -120,7 +120,7 @@ def test_resume_rebuilds_the_earlier_questions_in_a_fresh_kernel(tmp_path: Path)
             resumed = fresh.run(f"%rlm resume {follow.root_run_id} --max-iterations 5", timeout=120)
             check = fresh.run("print(_.answer, sorted(counts), top)")
         assert resumed.status == "ok", resumed.text
-        assert "ALPHA Answer about: Describe 180 words" in resumed.text  # note (question 1) and top (question 2)
+        assert "ALPHA Answer about: Describe 180 words" in resumed.tree_text  # note (question 1) and top (question 2)
         assert "alpha ['alpha', 'beta', 'gamma'] alpha" in check.text
         assert RunLog.read(follow.path).status == "done"
         earlier = logs["How often does each word occur?"]
