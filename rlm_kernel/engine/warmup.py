@@ -24,18 +24,27 @@ from .options import RLMOptions
 
 Timings = dict[str, Any]
 
+#: The longest a gated warm-up waits for its signal before it starts anyway.
+AFTER_WAIT = 5.0
+
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy")
 
 
-def warmup(options: RLMOptions | None = None, *, io: ModelIO | None = None,
+def warmup(options: RLMOptions | None = None, *, io: ModelIO | None = None, after: threading.Event | None = None,
            **overrides: Any) -> concurrent.futures.Future[Timings]:
     """Start warming up and return at once. The future's result says how long each piece took
-    (seconds); it never raises: a failure is recorded under "error" (its one-line text)."""
+    (seconds); it never raises: a failure is recorded under "error" (its one-line text).
+
+    `after`: begin only once this is set (at most AFTER_WAIT seconds later). The kernel sets it when
+    it has answered its first kernel_info request: importing the SDK holds the GIL for most of a
+    second, which would otherwise delay the kernel's start as a client sees it."""
     fut: concurrent.futures.Future[Timings] = concurrent.futures.Future()
 
     def work() -> None:
         timings: Timings = {}
         try:
+            if after is not None:
+                after.wait(AFTER_WAIT)
             _warm(options, io, overrides, timings)
         except BaseException as exc:  # a warm-up must never hurt its host
             timings["error"] = f"{type(exc).__name__}: {exc}"[:200]
