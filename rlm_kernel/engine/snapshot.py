@@ -1,5 +1,6 @@
 """The run's `context`, saved next to its log so that export and resume in a fresh kernel can
-bring it back. Written on a background thread: a 100 MB string must not delay the first request.
+bring it back. Written on a background thread that starts once the root model has begun to answer:
+copying a 100 MB string out competes for the CPU (and the GIL) with the first request it must not delay.
 The file formats, and why a pickle needs trust to be read, are in contextfile.py."""
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ def context_snapshot_path(log_path: str | Path) -> Path | None:
     return None
 
 
-def save_context(obj: Any, log_path: str | Path) -> threading.Thread:
-    """Start writing the snapshot; join the returned thread to wait for it."""
+#: The longest the snapshot waits for its `after` signal (a slow first reply) before writing anyway.
+AFTER_WAIT = 2.0
+
+
+def save_context(obj: Any, log_path: str | Path, after: threading.Event | None = None) -> threading.Thread:
+    """Start writing the snapshot, once `after` is set (at most AFTER_WAIT seconds later); join the
+    returned thread to wait for it."""
     stem = _stem(Path(log_path))
 
     def work() -> None:
+        if after is not None:
+            after.wait(AFTER_WAIT)
         try:
             write_context(obj, stem)
         except Exception as exc:  # an unpicklable context must not break the run
