@@ -29,7 +29,7 @@ def test_snapshot_waits_for_its_signal(tmp_path: Path) -> None:
     log = tmp_path / "run.jsonl"
     gate = threading.Event()
     writer = save_context("the context", log, after=gate)
-    writer.join(0.3)
+    writer.join(0.1)
     assert writer.is_alive() and context_snapshot_path(log) is None  # nothing written before the signal
     gate.set()
     writer.join(10)

@@ -1,6 +1,7 @@
 """The run's `context`, saved next to its log so that export and resume in a fresh kernel can
-bring it back. Written on a background thread that starts once the root model has begun to answer:
-copying a 100 MB string out competes for the CPU (and the GIL) with the first request it must not delay.
+bring it back. Written on a background thread that starts once the root model has begun to answer, or
+AFTER_WAIT seconds after the run started: copying a 100 MB string out competes for the CPU (and the
+GIL) with the first request it must not delay, and the first request leaves well within that time.
 The file formats, and why a pickle needs trust to be read, are in contextfile.py."""
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def context_snapshot_path(log_path: str | Path) -> Path | None:
     return None
 
 
-#: The longest the snapshot waits for its `after` signal (a slow first reply) before writing anyway.
-AFTER_WAIT = 2.0
+#: The longest the snapshot waits for its `after` signal before writing anyway: a slow model's first
+#: token may take seconds, and the snapshot should be done by the time a short run ends.
+AFTER_WAIT = 0.25
 
 
 def save_context(obj: Any, log_path: str | Path, after: threading.Event | None = None) -> threading.Thread:
