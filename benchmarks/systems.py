@@ -45,6 +45,11 @@ class Ours:
 
         import rlm_kernel.engine.api
         import rlm_kernel.engine.clients.anthropic_client  # noqa: F401
+        from rlm_kernel import warmup
+
+        # What the kernel does as it starts (a script can call it too): the client, the I/O thread and
+        # the first-request path, against a responder inside this process. Not timed, like the imports.
+        warmup(provider="anthropic", base_url=settings.base_url, api_key=API_KEY).result(timeout=60)
 
     def run(self, question: str, context: str, settings: Settings) -> str:
         from rlm_kernel import rlm

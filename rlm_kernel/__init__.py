@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["RLMOptions", "RLMResult", "__version__", "rlm"]
+__all__ = ["RLMOptions", "RLMResult", "__version__", "rlm", "warmup"]
 
 if TYPE_CHECKING:
     from .engine.api import RLMResult, rlm
     from .engine.options import RLMOptions
+    from .engine.warmup import warmup
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -28,4 +29,8 @@ def __getattr__(name: str) -> Any:
         from .engine.options import RLMOptions
 
         return RLMOptions
+    if name == "warmup":
+        from .engine.warmup import warmup
+
+        return warmup
     raise AttributeError(name)

@@ -39,6 +39,10 @@ Subscriber = Callable[[ev.Event], None]
 _MISSING: Any = object()
 
 
+#: Events a run emits before its first root request has left; any other event releases the snapshot.
+_BEFORE_FIRST_REPLY = frozenset({ev.RUN_STARTED, ev.TURN_STARTED, ev.STATE})
+
+
 def _prepare(options: RLMOptions | None, overrides: dict[str, Any]) -> RLMOptions:
     opts = (options or RLMOptions()).merged(**overrides)
     batches.batch_mode(opts.batch_api)  # a bad value is an error before anything starts
@@ -96,11 +100,14 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
         bus.subscribe(fn)
     steering.on_state = lambda state: run.emit(ev.STATE, state=state, step=run.step)
     snapshot = None
+    replying = threading.Event()  # the first root request has left (its reply, or the run's end, is coming)
+    bus.subscribe(lambda e: None if e["type"] in _BEFORE_FIRST_REPLY else replying.set())
     try:
         run.start(bind_name)
-        snapshot = save_context(context, run.log_path)
+        snapshot = save_context(context, run.log_path, after=replying)
         return await _with_batches(run)
     finally:
+        replying.set()
         run.end_children("the run ended")  # normally none left; their ends must reach the log
         run.unbind()
         steering.on_state = None

@@ -1,5 +1,7 @@
 """The run's `context`, saved next to its log so that export and resume in a fresh kernel can
-bring it back. Written on a background thread: a 100 MB string must not delay the first request.
+bring it back. Written on a background thread that starts once the root model has begun to answer, or
+AFTER_WAIT seconds after the run started: copying a 100 MB string out competes for the CPU (and the
+GIL) with the first request it must not delay, and the first request leaves well within that time.
 The file formats, and why a pickle needs trust to be read, are in contextfile.py."""
 
 from __future__ import annotations
@@ -25,11 +27,19 @@ def context_snapshot_path(log_path: str | Path) -> Path | None:
     return None
 
 
-def save_context(obj: Any, log_path: str | Path) -> threading.Thread:
-    """Start writing the snapshot; join the returned thread to wait for it."""
+#: The longest the snapshot waits for its `after` signal before writing anyway: a slow model's first
+#: token may take seconds, and the snapshot should be done by the time a short run ends.
+AFTER_WAIT = 0.25
+
+
+def save_context(obj: Any, log_path: str | Path, after: threading.Event | None = None) -> threading.Thread:
+    """Start writing the snapshot, once `after` is set (at most AFTER_WAIT seconds later); join the
+    returned thread to wait for it."""
     stem = _stem(Path(log_path))
 
     def work() -> None:
+        if after is not None:
+            after.wait(AFTER_WAIT)
         try:
             write_context(obj, stem)
         except Exception as exc:  # an unpicklable context must not break the run

@@ -5,6 +5,7 @@ the kernel adds the RLM magics, `rlm` in the namespace and the `c.RLMKernel.*` d
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
@@ -21,6 +22,19 @@ class RLMKernel(IPythonKernel, RLMSettings):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rlm_magics = magics.register(self.shell, settings=self)
+        self._warm_gate = threading.Event()
+        self.rlm_warmup = self._start_warmup()
+
+    def _start_warmup(self) -> Any:
+        """Import the SDK and build the configured model client on a daemon thread, so the first
+        %%rlm does not pay for them (seconds in a fresh kernel). It waits for the first kernel_info
+        reply (see warmup's `after`) and never raises into start-up."""
+        try:
+            from ..engine.warmup import warmup
+
+            return warmup(self.rlm_magics.defaults.options(), after=self._warm_gate)
+        except Exception:  # a bad default is reported by the first %%rlm, not here
+            return None
 
     @property
     def kernel_info(self) -> dict[str, Any]:  # type: ignore[override]
@@ -29,6 +43,10 @@ class RLMKernel(IPythonKernel, RLMSettings):
         info = dict(super().kernel_info)
         info["supported_features"] = [f for f in info.get("supported_features", []) if f != "debugger"]
         return info
+
+    async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        await super().kernel_info_request(stream, ident, parent)
+        self._warm_gate.set()  # the client has seen the kernel start: the warm-up may take the GIL now
 
     @property
     def banner(self) -> str:  # type: ignore[override]
