@@ -60,7 +60,7 @@ def test_a_killed_kernel_loses_no_batch(tmp_path: Path) -> None:
         with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as second:
             cell = second.run(f"{setup}\n%rlm resume {log.root_run_id}", timeout=90)
             assert cell.status == "ok", cell.text
-            assert json.dumps(["A:alpha", "A:beta", "A:gamma"]) in cell.text
+            assert json.dumps(["A:alpha", "A:beta", "A:gamma"]) in cell.tree_text  # printed by the cell, in the tree
         assert len(fake.batches.created) == 1  # collected, not sent again
         assert RunLog.read(log.path).status == "done"
 
@@ -74,5 +74,5 @@ def test_the_magic_takes_the_batch_options(tmp_path: Path) -> None:
             kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
             cell = kernel.run("%%rlm --batch-api auto --batch-threshold 2\nAsk two.", timeout=60)
             assert cell.status == "ok", cell.text
-            assert '["A:a", "A:b"]' in cell.text
+            assert '["A:a", "A:b"]' in cell.tree_text
         assert len(fake.batches.created) == 1
