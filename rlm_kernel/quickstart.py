@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         client.execute()
     finally:
         nbformat.write(nb, out)
-    answers = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-               if o.get("output_type") == "execute_result" and "text/markdown" in o.get("data", {})]
-    if answers:
-        print("\nAnswer:\n" + answers[-1]["data"]["text/markdown"].split("\n\n<small>")[0])
+    from .engine.record import list_runs
+
+    runs = [log for log in list_runs(src.parent / "rlm_runs") if log.finished()]  # newest first
+    if runs:  # the notebook shows the answer in its run tree; here it comes from the run's own record
+        print("\nAnswer:\n" + str(runs[0].finished().get("answer", "")))
     print(f"\nExecuted notebook: {out}")
     print("Open it in JupyterLab with:  make lab   (or: .venv/bin/jupyter lab " + str(src) + ")")
     return 0

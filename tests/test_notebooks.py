@@ -42,3 +42,15 @@ def check_quickstart(nb: nbformat.NotebookNode, work: Path) -> None:
     exported = list((work / "rlm_runs").glob("*.ipynb"))
     assert len(exported) == 1
     nbformat.validate(nbformat.read(exported[0], as_version=4))
+
+
+def test_quickstart_command_prints_the_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make quickstart` ends by printing the answer itself, not the tree's one-line pointer to it."""
+    from rlm_kernel.quickstart import main
+
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, work, ignore=shutil.ignore_patterns("rlm_runs", ".ipynb_checkpoints", "*.executed.ipynb"))
+    with jupyter_sandbox(tmp_path / "jupyter"):
+        assert main([str(work / "01_quickstart.ipynb"), "--timeout", "180"]) == 0
+    answer = capsys.readouterr().out.split("\nAnswer:\n", 1)[1]
+    assert "starboard main engine failed" in answer and "the answer is in the tree" not in answer
