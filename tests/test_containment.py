@@ -260,7 +260,9 @@ CTRL_C = textwrap.dedent("""
     from rlm_kernel import rlm
     from rlm_kernel.testing.fake_anthropic import FakeAnthropic
     srv = FakeAnthropic(root_model="claude-sonnet-5-5").start()
+    looping = sys.argv[1] + ".looping"  # the cell says when its loop runs, so Ctrl-C lands inside it
     srv.route(root=["```repl\\nimport time\\n"
+                    f"open({looping!r}, 'w').close()\\n"
                     "while True:\\n    try:\\n        time.sleep(0.05)\\n    except ValueError:\\n        pass\\n```",
                     "FINAL(should not get here)"])
     rlm("q", context="c", provider="anthropic", base_url=srv.base_url, api_key="k", runs_dir=sys.argv[1],
@@ -275,10 +277,10 @@ def test_ctrl_c_still_stops_a_script_run(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while not (logs := list(runs.glob("*.jsonl"))) or '"cell_started"' not in logs[0].read_text():
-            assert time.monotonic() < deadline and proc.poll() is None, "the cell never started"
+        looping = Path(str(runs) + ".looping")
+        while not looping.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the cell never started its loop"
             time.sleep(0.05)
-        time.sleep(0.3)
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:
