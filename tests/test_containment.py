@@ -256,7 +256,11 @@ def test_keyboard_interrupt_raised_by_generated_code_is_an_error_for_the_model(s
 
 
 CTRL_C = textwrap.dedent("""
+    import signal
     import sys
+    # A shell starts background jobs with Ctrl-C ignored, and children inherit that: this script is the
+    # person's terminal program, so it takes Ctrl-C as a terminal would.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from rlm_kernel import rlm
     from rlm_kernel.testing.fake_anthropic import FakeAnthropic
     srv = FakeAnthropic(root_model="claude-sonnet-5-5").start()
