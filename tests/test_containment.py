@@ -137,8 +137,8 @@ def test_a_timed_out_cell_gives_back_the_users_alarm_and_handler():
         left, _ = signal.getitimer(signal.ITIMER_REAL)
         assert 2.0 < left <= 3.0 - (time.monotonic() - t0) + 0.05  # the time it had left, not wiped
         # A cell that ends in time gives it back too; an alarm due during a cell fires when it ends.
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        outcome, _ = run_cell("import time\ntime.sleep(0.5)", 5, on_thread=False)
+        signal.setitimer(signal.ITIMER_REAL, 1.0)  # due well inside the cell, not before it starts
+        outcome, _ = run_cell("import time\ntime.sleep(2.0)", 5, on_thread=False)
         assert not outcome.timed_out and not fired
         time.sleep(0.1)
         assert len(fired) == 1
