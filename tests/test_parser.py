@@ -174,9 +174,16 @@ def test_final_after_markdown_decoration_at_line_start(line):
     assert find_final(f"All done.\n{line}\n") == text("42")
 
 
-@pytest.mark.parametrize("reply", ["FINALLY(42)", "MY_FINAL(42)", "final(42)", "Final(42)", "FINAL 42"])
+@pytest.mark.parametrize("reply", ["FINALLY(42)", "MY_FINAL(42)", "FINAL 42", "The final (42) one"])
 def test_lookalikes_are_not_answers(reply):
     assert find_final(reply) is None
+
+
+@pytest.mark.parametrize("reply, kind", [("final(42)", "text"), ("Final(42)", "text"), ("Final_Var(42)", "var"),
+                                         ("final_var(42)", "var")])
+def test_final_in_any_case_is_an_answer(reply, kind):
+    # Qwen2.5-Coder-1.5B wrote `Final(answer)` after reading the right value (eval_local_partial).
+    assert find_final(reply) == (text("42") if kind == "text" else FinalAnswer("var", "42"))
 
 
 def test_last_final_wins():

@@ -94,7 +94,7 @@ def test_tool_call_without_code_gets_the_exact_format(srv, tmp_path):
     result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
     assert result.answer == "4721"
     told = fed(srv)[0]
-    assert "a tool named 'search'" in told and "```repl\nprint(len(context)" in told and "FINAL(your answer)" in told
+    assert "a tool named 'search'" in told and "```repl\nprint(len(context)" in told and "FINAL(...) with the answer itself inside" in told
 
 
 def test_an_untagged_block_that_is_only_a_value_does_not_run(srv, tmp_path):
@@ -286,3 +286,70 @@ def test_export_lists_tool_call_code_the_run_never_reached(srv, tmp_path):
     assert 'llm_query("a"); llm_query("b")' in code
     unrun = [c.source for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "not-run"]
     assert len(unrun) == 1 and 'print("second")' in unrun[0]
+
+
+# --- what Qwen2.5-Coder-1.5B wrote (benchmarks/results/eval_local_partial) -----------------------
+
+CODES = {"weary-garden-96": "R111-9973", "quiet-letter-57": "E715-5882", "silver-harbor-48": "C748-4864"}
+QWEN_LOOKUP = ("```repl\naccess_code = context.get('quiet-letter-57', None)\nprint(access_code)\n```\n"
+               "Assistant:\n`G335-6832`")
+
+
+def test_an_invented_next_turn_is_dropped_and_named(srv, tmp_path):
+    # The model's code ran, then it wrote "Assistant:" and an invented code as if it had seen output.
+    result = ask(srv, tmp_path, [QWEN_LOOKUP, "FINAL_VAR(access_code)"], context=CODES)
+    assert result.answer == "E715-5882" and result.steps == 2
+    told = fed(srv)[0]
+    assert "E715-5882" in told and "G335-6832" not in told
+    assert "write the next turn itself (from `Assistant:`)" in told
+
+
+def test_an_invented_output_then_final_var_reads_the_real_value(srv, tmp_path):
+    # Qwen: code, then "User: Output of cell 1:\n563\nAssistant:\nFINAL_VAR(...)". The variable is real.
+    reply = ("```repl\nwords = context.split()\nspecial = words[5].rstrip('.')\nprint(special)\n```\n"
+             "User: Output of cell 1:\n563\nAssistant:\nFINAL_VAR(special)")
+    result = ask(srv, tmp_path, [reply])
+    assert result.answer == "4721" and result.steps == 1
+
+
+def test_an_invented_output_hides_later_code(srv, tmp_path):
+    reply = ("```repl\nprint(len(context))\n```\nOutput of cell 1:\n9000\n```repl\nprint(context[8000:8100])\n```")
+    result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
+    assert result.answer == "4721"
+    told = fed(srv)[0]
+    assert "Output of cell 1:\n45" in told and "cell 2" not in told and "from `Output of cell 1:`" in told
+
+
+@pytest.mark.parametrize("placeholder", ["Final(answer)", "Final(your answer)", "FINAL(your answer)",
+                                         "FINAL(<the answer itself>)", "FINAL(...)"])
+def test_a_placeholder_final_is_refused_with_the_last_output_and_a_way_to_answer(srv, tmp_path, placeholder):
+    result = ask(srv, tmp_path, ["```repl\naccess_code = context.get('quiet-letter-57')\nprint(access_code)\n```",
+                                 placeholder, "FINAL_VAR(access_code)"], context=CODES)
+    assert result.answer == "E715-5882" and result.steps == 3
+    told = fed(srv)[1]
+    assert "is a placeholder, not an answer" in told
+    assert "Your last cell (cell 1) showed: E715-5882" in told and "FINAL_VAR(access_code)" in told
+
+
+def test_a_reply_with_no_code_after_a_cell_quotes_its_output(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nfound = context.split()[5]\nprint(found)\n```",
+                                 "I have found the code.", "FINAL_VAR(found)"])
+    assert result.answer == "4721."
+    told = fed(srv)[1]
+    assert "no code that I could run" in told and "Your last cell (cell 1) showed: 4721." in told
+    assert "FINAL_VAR(found)" in told
+
+
+def test_a_reply_that_is_only_python_runs(srv, tmp_path):
+    # Qwen in tools mode replied with nothing but `llm_query_batched([...])`, no fence and no tool call.
+    result = ask(srv, tmp_path, ["words = context.split()\nprint(words[5])", "FINAL(4721)"])
+    assert result.answer == "4721"
+    assert "Ran the code of your reply (Python with no block around it) as cell 1" in fed(srv)[0]
+    assert "4721" in fed(srv)[0]
+
+
+@pytest.mark.parametrize("prose", ["The answer is in the context.", "Paris", "I will now inspect the context."])
+def test_prose_is_never_run_as_python(srv, tmp_path, prose):
+    result = ask(srv, tmp_path, [prose, "FINAL(4721)"])
+    assert result.answer == "4721"
+    assert "no code that I could run" in fed(srv)[0]

@@ -240,3 +240,48 @@ def test_demo_model_answers_in_both_protocols(tmp_path, protocol):
     result = rlm("Why did the lamp fail?", context=text, model="demo", protocol=protocol,
                  runs_dir=str(tmp_path / "runs"))
     assert result.status == "done" and "wick was cut" in result.answer
+
+
+# --- tool calls written as text (Qwen2.5-Coder-1.5B on llama-cpp-python, eval_local_partial) -------
+
+QWEN_DOUBLED = ('{{"name": "python", "arguments": {"code": "words = context.split(); code = words[5].rstrip(\'.\'); '
+                'print(len(words), code)"}}')
+QWEN_TRIPLE = ('```json\n{\n  "name": "python",\n  "arguments": {\n    "code": """\nwords = context.split()\n'
+               'code = words[5].rstrip(\'.\')\nprint(code)\n"""\n  }\n}\n```\n\nAssistant:\n```json\n'
+               '{\n  "text": "14821.0",\n  "variable": "code"\n}\n```')
+QWEN_TAGGED = '<tool_call>\n{"name": "python", "arguments": {"code": "print(context.split()[5])"}}\n</tool_call>'
+
+
+@pytest.mark.parametrize("reply", [QWEN_DOUBLED, QWEN_TRIPLE.split("\n\nAssistant:")[0], QWEN_TAGGED])
+def test_a_tool_call_written_as_json_text_runs(oai, tmp_path, reply):
+    result = ask_openai(oai, tmp_path, [reply, '{"text": "4721"}'], protocol="tools")
+    assert result.status == "done" and result.answer == "4721"
+    told = chats(oai)[1]["messages"][-1]["content"]
+    assert "Ran the code of your tool call written as JSON text as cell 1" in told and "4721" in told
+
+
+def test_an_answer_written_as_json_text_ends_the_run(oai, tmp_path):
+    result = ask_openai(oai, tmp_path, [python("code = context.split()[5].rstrip('.')"),
+                                        '```json\n{"text": "a guess", "variable": "code"}\n```'], protocol="tools")
+    assert result.answer == "4721" and result.steps == 2  # the variable wins over the text, as with the tool
+
+
+def test_an_invented_json_answer_after_code_reads_the_variable_once_the_code_ran(oai, tmp_path):
+    result = ask_openai(oai, tmp_path, [QWEN_TRIPLE], protocol="tools")
+    assert result.answer == "4721" and result.steps == 1
+
+
+def test_an_answer_json_next_to_code_is_set_aside(oai, tmp_path):
+    # QWEN_TRIPLE's invented answer names a variable its own code made: judged after the code ran.
+    result = ask_openai(oai, tmp_path, [QWEN_TRIPLE.replace('"variable": "code"', '"variable": "nothing"'),
+                                        '{"text": "4721"}'], protocol="tools")
+    assert result.answer == "4721" and result.steps == 2
+    told = chats(oai)[1]["messages"][-1]["content"]
+    assert "no variable named 'nothing'" in told and "write the next turn itself" in told
+
+
+def test_a_placeholder_echoed_from_the_nudge_is_not_an_answer(oai, tmp_path):
+    result = ask_openai(oai, tmp_path, [python("print(context.split()[5])"), '{"text": "..."}', answer(text="4721")],
+                        protocol="tools")
+    assert result.answer == "4721" and result.steps == 3
+    assert "placeholder" in chats(oai)[2]["messages"][-1]["content"]

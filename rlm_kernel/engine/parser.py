@@ -4,7 +4,7 @@ The rules are chosen against the parser bugs people hit with other RLM implement
 
 * Only fences tagged ``repl``, ``python`` or ``py`` run. Untagged fences and other languages are
   examples or quotations, and a block cut off by the output-token limit is half a program.
-* ``FINAL(...)`` / ``FINAL_VAR(...)`` count only outside fenced blocks (inside one they are calls
+* ``FINAL(...)`` / ``FINAL_VAR(...)`` (in any case) count only outside fenced blocks (inside one they are calls
   the REPL will make) and only when the call starts a line, so prose such as "I will call
   FINAL(x) once I know" is not mistaken for an answer.
 * The argument is found by a balanced-parenthesis scan that knows about quoted strings, so nested
@@ -24,7 +24,8 @@ _OPEN_FENCE = re.compile(r"(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)"
 _CLOSE_FENCE = re.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*")
 # A FINAL call at the start of a line, after optional indentation and markdown decoration:
 # emphasis (** __), quotes (>), bullets (- * +), numbered items (1. 2)), headings (#), inline code.
-_FINAL_START = re.compile(r"^(?:[ \t*_>`#+\-]|\d+[.)])*(?P<name>FINAL_VAR|FINAL)[ \t]*\(", re.MULTILINE)
+# The name in any case: small models write Final(...) and final_var(...).
+_FINAL_START = re.compile(r"^(?:[ \t*_>`#+\-]|\d+[.)])*(?P<name>(?i:final_var|final))[ \t]*\(", re.MULTILINE)
 _QUOTES = "\"'"
 
 
@@ -112,7 +113,7 @@ def find_final(text: str, *, in_fences: bool = False) -> FinalAnswer | None:
             continue
         arg, resume, closed = _call_argument(text, m.end() - 1)
         value = _unquote(arg, closed)
-        kind: Literal["text", "var"] = "var" if m["name"] == "FINAL_VAR" else "text"
+        kind: Literal["text", "var"] = "var" if m["name"].upper() == "FINAL_VAR" else "text"
         found = FinalAnswer(kind, value.strip() if kind == "var" else value, arg.strip())
     return found
 

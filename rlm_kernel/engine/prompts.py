@@ -117,7 +117,7 @@ FULL_FENCES = {
                   "message shows what each one printed or raised.",
     "act_now": "put the code in that same reply.",
     "answer_var": "FINAL_VAR(name) on a line of its own, outside any block",
-    "answer_text": "FINAL(your answer) on its own line gives the answer as text.",
+    "answer_text": "FINAL(...) on its own line, with the answer itself inside, gives the answer as text.",
 }
 
 FULL_TOOLS = {
@@ -159,18 +159,18 @@ Example exchange:
 
 COMPACT_FENCES = {
     "how_to_run": "Write code in a ```repl block. It runs, then you see its output.",
-    "answer_rule": "write FINAL(answer) or FINAL_VAR(variable) on its own line, outside code blocks.",
+    "answer_rule": "write FINAL_VAR(name of the variable), or FINAL(...) with the answer itself inside, on its "
+                   "own line, outside code blocks.",
     "example": """\
-User: Question: how many lines mention "error"?
-Assistant:
+Question: how many lines mention "error"?
+Your reply:
 ```repl
 lines = context.splitlines()
 count = sum("error" in line.lower() for line in lines)
 print(len(lines), count)
 ```
-User: Output of cell 1:
-120 7
-Assistant:
+(then you are shown: Output of cell 1: 120 7)
+Your next reply, all of it:
 FINAL_VAR(count)""",
 }
 
@@ -178,11 +178,11 @@ COMPACT_TOOLS = {
     "how_to_run": "Call the python tool with your code. It runs, then you see its output.",
     "answer_rule": 'call the answer tool with {"variable": "name"} or {"text": "..."}, on its own.',
     "example": """\
-User: Question: how many lines mention "error"?
-Assistant calls python: lines = context.splitlines(); count = sum("error" in l.lower() for l in lines); \
+Question: how many lines mention "error"?
+You call python: lines = context.splitlines(); count = sum("error" in l.lower() for l in lines); \
 print(len(lines), count)
-Tool result: 120 7
-Assistant calls answer: {"variable": "count"}""",
+(then you are shown: 120 7)
+You call answer: {"variable": "count"}""",
 }
 
 FIRST_USER = """\
@@ -203,8 +203,8 @@ Your reply has no code that I could run and no final answer{found}. To run code,
 ```repl
 print(len(context), context[:300])
 ```
-To answer, write FINAL(your answer) on a line of its own outside any block, or FINAL_VAR(name) to answer \
-with a variable."""
+To answer, write FINAL(...) with the answer itself inside, on a line of its own outside any block, or \
+FINAL_VAR(name) to answer with a variable."""
 
 TOOLS_NUDGE = """\
 Your reply called no tool and has no code that I could run{found}. To run code, call the python tool with \

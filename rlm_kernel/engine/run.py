@@ -76,6 +76,8 @@ class Run:
         self.protocol = choose_protocol(options.protocol, clients.label)
         prompts.check(options.prompt, self.protocol.name)
         self.last_outcome: CellOutcome | None = None
+        #: (index, code, what the model was shown) of the latest cell, for feedback that quotes it.
+        self.last_cell: tuple[int, str, str] | None = None
         #: Characters of cell output fed back per step: the option, else derived from the root window.
         self.output_limit = options.output_limit or window.feedback_limit(clients.window(clients.root_model))
         self._helpers = self._make_helpers()
@@ -299,6 +301,7 @@ class Run:
                              outputs=_cap_outputs(outcome.outputs), error=outcome.error,
                              duration=round(outcome.duration, 4), timed_out=outcome.timed_out,
                              execution_count=outcome.execution_count, feedback=text)
+        self.last_cell = (index, code_to_run, finished["feedback"])
         self.check_cancelled()
         if interrupted:
             raise KeyboardInterrupt

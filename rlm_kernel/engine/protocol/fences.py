@@ -13,13 +13,14 @@ from .. import prompts
 from ..parser import find_final
 from ..types import Completion
 from .base import Protocol, Step
-from .finals import judge, lenient_answer
+from .finals import judge, last_cell_hint, lenient_answer, short
 from .recognize import Reading, hidden_finals, only_comments, read_reply
 
 if TYPE_CHECKING:
     from ..run import Run
 
-FORMS = {"invoke": "<invoke> tool call", "tool_call": "[TOOL_CALL] block", "bare": "untagged ``` block"}
+FORMS = {"invoke": "<invoke> tool call", "tool_call": "[TOOL_CALL] block", "json": "tool call written as JSON text",
+         "bare": "untagged ``` block", "reply": "reply (Python with no block around it)"}
 
 
 class FencedProtocol(Protocol):
@@ -47,13 +48,15 @@ class FencedProtocol(Protocol):
             outputs.append(out)
             notes += self.code_mistakes(index, code.source)
             run.budget.check()
+        if reading.invented is not None:
+            notes.append(self.invented(reading))
         if reading.final is not None:
             verdict = judge(run, reading.final, ran_code=bool(reading.codes), code_failed=failed, how=self.how)
             if verdict.answer is not None:
                 return Step(answer=verdict.answer, source="FINAL_VAR" if reading.final.kind == "var" else "FINAL")
             notes.append(verdict.problem or "")
         elif not reading.codes:
-            notes.append(self.nudge(reading))
+            notes.append(self.nudge(run, reading))
         key, out_key = " ".join(c.text.split()), "\n".join(outputs)
         repeated = key == self._last_reply and out_key == self._last_outputs
         self._last_reply, self._last_outputs = key, out_key
@@ -80,9 +83,16 @@ class FencedProtocol(Protocol):
             notes.append(f"Note: cell {index} holds only comments, so nothing ran.")
         return notes
 
-    def nudge(self, reading: Reading) -> str:
+    def nudge(self, run: Run, reading: Reading) -> str:
         found = f" (it has {'; '.join(reading.problems)})" if reading.problems else ""
-        return (prompts.TOOLS_NUDGE if self.inside_tools else prompts.FENCES_NUDGE).format(found=found)
+        text = (prompts.TOOLS_NUDGE if self.inside_tools else prompts.FENCES_NUDGE).format(found=found)
+        return "\n\n".join([text, *last_cell_hint(run, self.answer_form("FINAL_VAR(name)"))])
+
+    def invented(self, reading: Reading) -> str:
+        """Name the habit of writing the next turn oneself."""
+        return (f"Note: after your code, your reply went on to write the next turn itself (from "
+                f"`{short(reading.invented or '', 60)}`), so everything from there was dropped. Only the REPL's "
+                "real output counts, and it is above: end your reply after the code and wait for the output.")
 
     def repeated(self, reading: Reading, notes: list[str], outputs: list[str]) -> str:
         lines = ["You sent the same reply as in your previous step, and again it changed nothing."]

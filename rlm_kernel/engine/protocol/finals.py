@@ -3,10 +3,12 @@
 The rule (stated in the README too): FINAL_VAR(name) answers with the REPL variable `name`.
 FINAL(x) where x is a Python expression over names that exist in the REPL (a variable, an index,
 a call such as `len(rows)`) is evaluated there and answers with its value; anything else is the
-literal text of the answer. An expression that calls a model helper (llm_query, rlm_query, ...)
-is never run as an answer: nobody would have seen what it returned. An answer in the same reply
-as code is only taken when it is read from the REPL after that code ran cleanly; literal text
-written next to code is set aside, since it was written before the code's output existed."""
+literal text of the answer, unless it is a template's placeholder (`FINAL(your answer)`,
+`FINAL(answer)`, `FINAL(...)`), which is refused with the last cell's output quoted. An
+expression that calls a model helper (llm_query, rlm_query, ...) is never run as an answer:
+nobody would have seen what it returned. An answer in the same reply as code is only taken when
+it is read from the REPL after that code ran cleanly; literal text written next to code is set
+aside, since it was written before the code's output existed."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from ..parser import FinalAnswer
 if TYPE_CHECKING:
     from ..run import Run
 
+#: What small models copy from instructions instead of an answer (compared after `_plain`).
+PLACEHOLDERS = frozenset({"answer", "your answer", "the answer", "final answer", "your final answer", "answer here",
+                          "the answer itself", "answer itself", "result", "value", "text", "...", "…", ""})
 MODEL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 _CALLS_HELPER = re.compile(r"\b(" + "|".join(MODEL_HELPERS) + r")\s*\(")
 
@@ -67,12 +72,54 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
                                     "FINAL_VAR(name) of a variable that holds the answer."))
         run.answer_value = value
         return Verdict(answer=str(value))
+    if final.kind == "text" and is_placeholder(final.value):
+        return Verdict(problem="\n\n".join([
+            f"{written} is a placeholder, not an answer, so the run goes on. Put the answer itself inside "
+            "FINAL(...).", *last_cell_hint(run, "write FINAL_VAR(name) on a line of its own")]))
     if ran_code:
         return Verdict(problem=(
             f"{written} was set aside: it came in the same reply as code, before that code's output existed. "
             "The output is above: check that it supports your answer, then give the final answer again in a "
             "reply of its own."))
     return Verdict(answer=final.value)
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.strip().strip("\"'`<>[]{}*").replace("_", " ").lower().split())
+
+
+def is_placeholder(value: str) -> bool:
+    return _plain(value) in PLACEHOLDERS
+
+
+def last_cell_hint(run: Run, answer_with: str) -> list[str]:
+    """What the latest cell showed, and the variables it made, as a ready-made way to answer."""
+    if run.last_cell is None:
+        return []
+    index, code, shown = run.last_cell
+    made = [n for n in assigned_names(code) if n in run.executor.namespace and n not in run.helper_names]
+    body = shown.split("\n", 1)[1] if shown.startswith("Output of cell") and "\n" in shown else shown
+    hint = f"Your last cell (cell {index}) showed: {short(body, 300)}"
+    if made:
+        hint += (f"\nIf that answers the question, {answer_with.replace('name', made[-1])} "
+                 f"({made[-1]} is a variable that cell made).")
+    return [hint]
+
+
+def assigned_names(code: str) -> list[str]:
+    """Top-level names `code` assigns, in order (the variables a cell made)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for t in targets:
+            for n in ast.walk(t) if t is not None else []:
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.id not in names:
+                    names.append(n.id)
+    return names
 
 
 def repl_expression(raw: str, namespace: dict[str, Any], helpers: set[str]) -> ast.Expression | None:

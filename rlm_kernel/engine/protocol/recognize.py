@@ -2,25 +2,34 @@
 
 Besides ```repl / ```python blocks, models trained on tool use write tool calls as text: XML
 (`<function_calls><invoke name="repl"><parameter name="code">...`), MiniMax-style
-`[TOOL_CALL] {tool => "repl", args => {--code "..."}}` blocks, or a bare ``` fence of Python.
-A call that carries code runs as that code; a lone untagged block runs when it parses as Python
-and does something (not a lone value, which is more likely quoted output). Anything else of that
-shape becomes a `problem`, so the nudge can quote the exact format expected."""
+`[TOOL_CALL] {tool => "repl", args => {--code "..."}}` blocks, JSON objects such as
+`{"name": "python", "arguments": {"code": "..."}}` (Qwen's own tool-call shape, often with doubled
+braces or Python triple quotes), a bare ``` fence of Python, or a whole reply that is Python with
+no fence at all. A call that carries code runs as that code; a lone untagged block runs when it
+parses as Python and does something (not a lone value, which is more likely quoted output).
+Anything else of that shape becomes a `problem`, so the nudge can quote the exact format expected.
+
+Small models also write the conversation's next turns themselves: after their code they invent
+its output ("Output of cell 1: ...", "User: ...", "Assistant: FINAL(...)"). Everything from the
+first such line after code is dropped (`Reading.invented`), so only the REPL's real output counts."""
 
 from __future__ import annotations
 
 import ast
 import io
+import json
 import re
 import tokenize
 from dataclasses import dataclass, field
 
-from ..parser import FinalAnswer, _scan_fences, extract_code_blocks, find_final
+from ..parser import RUNNABLE_TAGS, FinalAnswer, _scan_fences, extract_code_blocks, find_final
 
 #: Parameter names under which tool-call text carries code.
 CODE_PARAMS = ("code", "source", "cell", "python", "program")
 #: Tool names a model uses for "this is my final answer".
 ANSWER_TOOLS = {"final": "text", "final_answer": "text", "answer": "text", "submit": "text", "final_var": "var"}
+#: Argument names of an answer written as a bare JSON object ({"text": ...} / {"variable": ...}).
+ANSWER_PARAMS = ("variable", "text", "answer")
 
 _INVOKE = re.compile(r"<(?:\w+:)?invoke\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</(?:\w+:)?invoke\s*>", re.S)
 _PARAM = re.compile(r"<(?:\w+:)?parameter\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</(?:\w+:)?parameter\s*>", re.S)
@@ -28,12 +37,18 @@ _CALLS_WRAPPER = re.compile(r"</?(?:\w+:)?function_calls\s*>")
 _TOOL_CALL = re.compile(r"\[TOOL_CALL\](.*?)(?:\[/TOOL_CALL\]|\Z)", re.S)
 _TOOL_NAME = re.compile(r"""tool\s*(?:=>|:|=)\s*["']?([\w.-]+)""")
 _CODE_ARG = re.compile(r"""(?:--|["']?)(?:""" + "|".join(CODE_PARAMS) + r""")["']?\s*(?:=>|:|=|\s)\s*(?=["'])""")
-_HIDDEN_FINAL = re.compile(r"FINAL(?:_VAR)?\s*\(.*\)|FINAL(?:_VAR)?\s*\(.*")
+_HIDDEN_FINAL = re.compile(r"FINAL(?:_VAR)?\s*\(.*\)|FINAL(?:_VAR)?\s*\(.*", re.I)
+#: A line where a model starts writing the next turn itself: invented output, or a role label.
+_INVENTED_TURN = re.compile(
+    r"^[ \t]*(?:\*\*)?(?:User|Human|Assistant|Output(?: of cell \d+)?|REPL output|Tool result|Your (?:next )?reply"
+    r"[^:\n]{0,12}|\(then you are shown)(?:\*\*)?[ \t]*:", re.M | re.I)
+_TOOL_CALL_TAGS = re.compile(r"</?tool_call>")
 
 
 @dataclass
 class Code:
-    """One piece of code to run, and the shape it came in ("fence", "invoke", "tool_call", "bare")."""
+    """One piece of code to run, and the shape it came in ("fence", "invoke", "tool_call", "json",
+    "bare", "reply")."""
 
     source: str
     form: str = "fence"
@@ -46,9 +61,27 @@ class Reading:
     final: FinalAnswer | None = None
     #: Shapes that looked like code or tool calls but could not run, described for the nudge.
     problems: list[str] = field(default_factory=list)
+    #: The first line of an invented next turn, when the reply went on past its code (dropped,
+    #: except for its answer, which is judged like any answer written next to code).
+    invented: str | None = None
 
 
 def read_reply(text: str) -> Reading:
+    """What `text` asks to run and answers, up to the first invented turn after its code."""
+    fences = _scan_fences(text)
+    for m in _INVENTED_TURN.finditer(text):
+        if any(f.start <= m.start() < f.end for f in fences):
+            continue
+        head = _read(text[: m.start()])
+        if head.codes:
+            tail = text[m.start():]
+            head.invented = tail.split("\n", 1)[0].strip()
+            head.final = _read(tail).final or head.final
+            return head
+    return _read(text)
+
+
+def _read(text: str) -> Reading:
     reading = Reading(codes=[Code(c) for c in extract_code_blocks(text)])
     masked = text
     fences = _scan_fences(text)
@@ -71,16 +104,25 @@ def read_reply(text: str) -> Reading:
         name = named.group(1) if named else ""
         code = _code_argument(body)
         _take_call(reading, name, {"code": code} if code is not None else {}, "tool_call")
+    used: list[tuple[int, int]] = []
+    for start, end, name, params in json_calls(masked, [f for f in fences if f.tag in RUNNABLE_TAGS]):
+        used.append((start, end))
+        masked = masked[:start] + " " * (end - start) + masked[end:]
+        _take_call(reading, name, params, "json")
     masked = _CALLS_WRAPPER.sub(lambda w: " " * len(w.group(0)), masked)
+    masked = _TOOL_CALL_TAGS.sub(lambda w: " " * len(w.group(0)), masked)
     found = find_final(masked)
     if found is not None:
         reading.final = found
     if not reading.codes:
-        bare = [f.body for f in fences if f.closed and not f.tag and does_something(f.body)]
+        bare = [f.body for f in fences if f.closed and not f.tag and does_something(f.body)
+                and not any(f.start <= a < f.end for a, _ in used)]
         if len(bare) == 1:
             reading.codes.append(Code(bare[0], "bare"))
         elif bare:
             reading.problems.append(f"{len(bare)} code blocks without a tag (```); untagged blocks do not run")
+    if not (reading.codes or reading.final or reading.problems or fences or used) and is_program(text):
+        reading.codes.append(Code(text.strip(), "reply"))
     return reading
 
 
@@ -88,13 +130,91 @@ def _take_call(reading: Reading, name: str, params: dict[str, str], form: str) -
     code = next((params[p] for p in CODE_PARAMS if p in params), None)
     kind = ANSWER_TOOLS.get(name.lower())
     if kind is not None and params:
-        value = next(iter(params.values())).strip()
+        if isinstance(params.get("variable"), str) and params["variable"].strip():
+            kind, value = "var", params["variable"].strip()
+        else:
+            value = next((params[p] for p in ANSWER_PARAMS if p in params), next(iter(params.values()))).strip()
         reading.final = FinalAnswer("var" if kind == "var" else "text", value, value)
     elif code is not None and code.strip():
         reading.codes.append(Code(code.strip("\n"), form, name))
     else:
-        what = "an <invoke> call" if form == "invoke" else "a [TOOL_CALL] block"
+        what = {"invoke": "an <invoke> call", "json": "a JSON tool call"}.get(form, "a [TOOL_CALL] block")
         reading.problems.append(f"{what} to a tool named {name or '(none)'!r} with no code in it")
+
+
+def json_calls(text: str, skip: list) -> list[tuple[int, int, str, dict[str, str]]]:
+    """Tool calls written as JSON (or Python dict) text outside the `skip` fences:
+    (start, end, tool name, arguments as strings)."""
+    calls: list[tuple[int, int, str, dict[str, str]]] = []
+    i = text.find("{")
+    while i != -1:
+        end = None if any(f.start <= i < f.end for f in skip) else _brace_end(text, i)
+        call = _as_call(_loads(text[i:end])) if end is not None else None
+        if call is not None and end is not None:
+            calls.append((i, end, *call))
+            i = text.find("{", end)
+        else:
+            i = text.find("{", i + 1)
+    return calls
+
+
+def _brace_end(text: str, i: int) -> int | None:
+    """Offset just past the "}" closing the "{" at `i`, skipping strings ('', "", triple quotes)."""
+    depth, j = 0, i
+    while j < len(text):
+        c = text[j]
+        if c in "\"'":
+            delim = c * 3 if text.startswith(c * 3, j) else c
+            k = j + len(delim)
+            while k < len(text) and not text.startswith(delim, k):
+                k += 2 if text[k] == "\\" else 1
+            j = k + len(delim)
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+        j += 1
+    return None
+
+
+def _loads(s: str) -> object:
+    """`s` as JSON, else as a Python literal (single or triple quotes), else None."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(s)
+        except Exception:  # any text that is not a literal is simply not a call
+            continue
+    return None
+
+
+def _as_call(obj: object) -> tuple[str, dict[str, str]] | None:
+    """(tool name, arguments) when `obj` has the shape of a tool call, else None."""
+    if not isinstance(obj, dict) or not obj:
+        return None
+    fn = obj["function"] if isinstance(obj.get("function"), dict) else obj  # OpenAI's own shape
+    name = next((fn[k] for k in ("name", "tool", "tool_name") if isinstance(fn.get(k), str)), None)
+    args = next((fn[k] for k in ("arguments", "parameters", "args", "input") if k in fn), None)
+    if isinstance(args, str):
+        args = _loads(args) if args.lstrip().startswith("{") else {"code": args}
+    if name is None and set(obj) <= set(CODE_PARAMS):
+        name, args = "python", obj
+    elif name is None and set(obj) <= set(ANSWER_PARAMS):
+        name, args = "answer", obj
+    if name is None or not isinstance(args, dict):
+        return None
+    return name, {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in args.items() if v is not None}
+
+
+def is_program(text: str) -> bool:
+    """A reply that is nothing but Python which calls or assigns something (no prose, no fence)."""
+    if not does_something(text.strip()):
+        return False
+    tree = ast.parse(text.strip())
+    return any(isinstance(n, ast.Call | ast.Assign | ast.AugAssign | ast.Import | ast.ImportFrom | ast.For)
+               for n in ast.walk(tree))
 
 
 def _code_argument(body: str) -> str | None:
