@@ -310,7 +310,7 @@ def test_sdk_client_is_closed_by_aclose(fake_anthropic: FakeAnthropic) -> None:
     async def run() -> anthropic.AsyncAnthropic:
         await client.complete(model=MODEL, system="", max_output_tokens=10,
                               messages=[{"role": "user", "content": "hi"}])
-        sdk = client._sdk
+        sdk = client.sdk
         await client.aclose()
         return sdk
 

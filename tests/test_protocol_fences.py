@@ -94,7 +94,8 @@ def test_tool_call_without_code_gets_the_exact_format(srv, tmp_path):
     result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
     assert result.answer == "4721"
     told = fed(srv)[0]
-    assert "a tool named 'search'" in told and "```repl\nprint(len(context)" in told and "FINAL(...) with the answer itself inside" in told
+    assert "a tool named 'search'" in told and "```repl\nprint(len(context)" in told
+    assert "FINAL(...) with the answer itself inside" in told
 
 
 def test_an_untagged_block_that_is_only_a_value_does_not_run(srv, tmp_path):

@@ -24,14 +24,14 @@ def test_warmup_builds_the_client_the_first_run_uses_without_calling_the_host(
     assert "error" not in timings, timings
     assert {"import", "io_thread", "client", "first_request"} <= set(timings)
     assert fake_anthropic.requests == []  # the first-request path ran against a responder in this process
-    [(ident, built)] = io._clients.items()
-    assert built._sdk is not None  # the SDK client itself exists, not only our wrapper
+    [(ident, built)] = io.clients().items()
+    assert built.sdk is not None  # the SDK client itself exists, not only our wrapper
 
     fake_anthropic.route(root=["FINAL(42)"])
     result = rlm("what?", context="x", io=io, provider="anthropic", base_url=fake_anthropic.base_url,
                  api_key=KEY, runs_dir=str(tmp_path))
     assert result.answer == "42"
-    assert list(io._clients.items()) == [(ident, built)]  # reused, not rebuilt
+    assert list(io.clients().items()) == [(ident, built)]  # reused, not rebuilt
 
 
 def test_warmup_with_nothing_configured_only_imports() -> None:
@@ -39,7 +39,7 @@ def test_warmup_with_nothing_configured_only_imports() -> None:
     timings = warmup(io=io).result(timeout=60)
     assert "error" not in timings, timings
     assert set(timings) == {"import", "io_thread"}
-    assert io._clients == {}
+    assert io.clients() == {}
 
 
 def test_warmup_skips_the_probe_request_behind_a_proxy(monkeypatch: pytest.MonkeyPatch,
@@ -62,7 +62,7 @@ from rlm_kernel.engine.modelio import default_io
 timings = get_ipython().kernel.rlm_warmup.result(timeout=60)
 print(json.dumps({"timings": timings, "sdk": "anthropic" in sys.modules,
                   "io_thread": any(t.name == "rlm-model-io" for t in threading.enumerate()),
-                  "clients": [list(k)[:2] for k in default_io()._clients]}))
+                  "clients": [list(k)[:2] for k in default_io().clients()]}))
 """
 
 

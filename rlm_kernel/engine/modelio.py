@@ -62,6 +62,11 @@ class ModelIO:
             fut.cancel()
             raise
 
+    def clients(self) -> dict[Any, ModelClient]:
+        """The clients built so far, by configuration (a copy)."""
+        with self._lock:
+            return dict(self._clients)
+
     def client(self, key: Any, factory: Callable[[], ModelClient]) -> ModelClient:
         """One client per configuration, reused so connections stay warm."""
         with self._lock:

@@ -149,7 +149,8 @@ Rules:
 - {how_to_run}
 - Use the real `context`. Never assign to `context`; never invent sample data.
 - Print little: lengths, counts, short slices (at most ~{output_limit:,} characters are shown).
-- Find and count with code first: `i = context.find("word"); print(context[i-100:i+200])`, `re.findall`, `sum(...)`. Ask a model only what code cannot decide.
+- Find and count with code first: `i = context.find("word"); print(context[i-100:i+200])`, \
+`re.findall`, `sum(...)`. Ask a model only what code cannot decide.
 - llm_query(prompt) asks a helper model; give it at most {chunk_chars:,} characters. \
 llm_query_batched(prompts) asks many at once.
 - Run code now; do not describe a plan.

@@ -34,6 +34,12 @@ class SDKClient:
     def _new_sdk(self, timeout: httpx2.Timeout) -> Any:
         raise NotImplementedError
 
+    @property
+    def sdk(self) -> Any:
+        """The SDK client (anthropic.AsyncAnthropic, openai.AsyncOpenAI) once built, else None: a
+        warm client has one before its first request."""
+        return self._sdk
+
     def _secrets(self) -> Iterable[str | None]:
         return [self._api_key]
 
