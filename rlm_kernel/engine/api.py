@@ -15,7 +15,7 @@ from typing import Any
 from . import batches
 from . import events as ev
 from .budgets import Budget
-from .clientset import ConfigError, make_clients
+from .clientset import ClientSet, ConfigError, make_clients
 from .context import check_context
 from .datasets import resolve_context
 from .events import EventBus
@@ -83,13 +83,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
         if executor is None and isinstance(continue_from, RLMResult):
             executor = continue_from.executor
     check_context(context)
-    io = io or default_io()
-    clients = make_clients(opts, io)
-    await clients.discover(io)
-    steering = steering or Steering()
-    if steering.approve is None:
-        steering.approve = opts.approve
-    bus = EventBus(Redactor(clients.keys))  # the key in use and the environment's credentials, as of now
+    io, clients, steering, bus = await _connect(opts, io, steering)
     run = Run(question.strip(), context, opts, bus=bus, io=io, clients=clients, steering=steering,
               budget=Budget(opts), executor=executor)
     run.earlier = earlier
@@ -116,6 +110,19 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
             await asyncio.shield(asyncio.to_thread(snapshot.join))
 
 
+async def _connect(opts: RLMOptions, io: ModelIO | None,
+                   steering: Steering | None) -> tuple[ModelIO, ClientSet, Steering, EventBus]:
+    """What a run talks through: its clients (windows discovered), its steering, and an event bus
+    that redacts the key in use and the environment's credentials, as of now."""
+    io = io or default_io()
+    clients = make_clients(opts, io)
+    await clients.discover(io)
+    steering = steering or Steering()
+    if steering.approve is None:
+        steering.approve = opts.approve
+    return io, clients, steering, EventBus(Redactor(clients.keys))
+
+
 async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None, steering: Steering | None = None,
                   subscribers: Sequence[Subscriber] = (), rebuild_namespace: bool = True, io: ModelIO | None = None,
                   context: Any = _MISSING, trust: bool = False, **overrides: Any) -> RLMResult:
@@ -136,13 +143,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
             raise FileNotFoundError(f"cannot rebuild the namespace: {missing_log(q, log)}")
     if context is _MISSING:
         context = load_context(log.path, trust=trust)
-    io = io or default_io()
-    clients = make_clients(opts, io)
-    await clients.discover(io)
-    steering = steering or Steering()
-    if steering.approve is None:
-        steering.approve = opts.approve
-    bus = EventBus(Redactor(clients.keys))
+    io, clients, steering, bus = await _connect(opts, io, steering)
     redact = bus.redactor.text  # a log written before redaction at the source existed may hold secrets
     root_id = started["run_id"]
     run = Run(started["question"], context, opts, bus=bus, io=io, clients=clients, steering=steering,
