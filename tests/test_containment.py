@@ -165,22 +165,14 @@ def srv():
         yield s
 
 
-def user_texts(request) -> list[str]:
-    out = []
-    for m in request["messages"]:
-        if m["role"] == "user":
-            c = m["content"]
-            out.append(c if isinstance(c, str) else "".join(b.get("text", "") for b in c))
-    return out
-
 
 def is_child(request) -> bool:
-    return "Question: child task" in user_texts(request)[0]
+    return "Question: child task" in request.user_texts()[0]
 
 
 def fed_back(srv: FakeAnthropic) -> list[str]:
     """What the root run's model was told, turn by turn."""
-    return [user_texts(r)[-1] for r in srv.requests if r.model == ROOT and r.status == 200 and not is_child(r)]
+    return [r.user_texts()[-1] for r in srv.requests if r.model == ROOT and r.status == 200 and not is_child(r)]
 
 
 CHILD_LOOP = "```repl\nfor i in range(200):\n    llm_query(f'part {i}')\n```"

@@ -37,14 +37,6 @@ def root_requests(srv: FakeAnthropic) -> list:
     return [r for r in srv.requests if r.model == ROOT and r.status == 200]
 
 
-def user_texts(request) -> list[str]:
-    out = []
-    for m in request["messages"]:
-        if m["role"] == "user":
-            c = m["content"]
-            out.append(c if isinstance(c, str) else "".join(b.get("text", "") for b in c))
-    return out
-
 
 # --- final answers in every form ------------------------------------------------------------
 
@@ -83,20 +75,20 @@ def test_final_var_of_missing_name_is_fed_back(srv, tmp_path):
     result = ask(srv, tmp_path, ["FINAL_VAR(nothing_here)", fixed])
     assert result.answer == "made"
     second = root_requests(srv)[1]
-    assert "no variable named 'nothing_here'" in user_texts(second)[-1]
+    assert "no variable named 'nothing_here'" in second.user_texts()[-1]
 
 
 def test_reply_without_code_or_answer_gets_a_nudge(srv, tmp_path):
     result = ask(srv, tmp_path, ["Let me think about it.", "FINAL(ok)"])
     assert result.answer == "ok"
-    assert "no code that I could run and no final answer" in user_texts(root_requests(srv)[1])[-1]
+    assert "no code that I could run and no final answer" in root_requests(srv)[1].user_texts()[-1]
 
 
 def test_iteration_cap_forces_one_final_call(srv, tmp_path):
     result = ask(srv, tmp_path, ["```repl\nprint(1)\n```"] * 3 + ["FINAL(forced)"], max_iterations=3)
     assert result.status == "budget"
     assert result.answer == "forced"
-    assert "step limit" in user_texts(root_requests(srv)[-1])[-1]
+    assert "step limit" in root_requests(srv)[-1].user_texts()[-1]
     assert len(root_requests(srv)) == 4
 
 
@@ -110,7 +102,7 @@ def test_state_persists_and_tracebacks_are_fed_back(srv, tmp_path):
         "FINAL_VAR(counter)",
     ])
     assert result.answer == "42"
-    fed = [user_texts(r)[-1] for r in root_requests(srv)]
+    fed = [r.user_texts()[-1] for r in root_requests(srv)]
     assert "ZeroDivisionError" in fed[2] and "Traceback" in fed[2] and "1 / 0" in fed[2]
     assert "counter is 42" in fed[3]
 
@@ -119,7 +111,7 @@ def test_output_is_truncated_head_and_tail(srv, tmp_path):
     result = ask(srv, tmp_path, ["```repl\nprint('HEAD' + 'x' * 50_000 + 'TAIL')\n```", "FINAL(ok)"],
                  output_limit=2000)
     assert result.status == "done"
-    fed = user_texts(root_requests(srv)[1])[-1]
+    fed = root_requests(srv)[1].user_texts()[-1]
     assert "HEAD" in fed and "TAIL" in fed and "characters omitted" in fed
     assert len(fed) < 2600
 
@@ -129,7 +121,7 @@ def test_cell_timeout_interrupts_a_runaway_cell(srv, tmp_path):
     result = ask(srv, tmp_path, ["```repl\nwhile True:\n    pass\n```", "FINAL(recovered)"], cell_timeout=1)
     assert time.monotonic() - t0 < 10
     assert result.answer == "recovered"
-    assert "timed out after 1 s" in user_texts(root_requests(srv)[1])[-1]
+    assert "timed out after 1 s" in root_requests(srv)[1].user_texts()[-1]
 
 
 def test_clobbered_helpers_and_context_are_restored(srv, tmp_path):
@@ -139,7 +131,7 @@ def test_clobbered_helpers_and_context_are_restored(srv, tmp_path):
         "FINAL(ok)",
     ], context="abcdef", sub="pong")
     assert result.answer == "ok"
-    fed = [user_texts(r)[-1] for r in root_requests(srv)]
+    fed = [r.user_texts()[-1] for r in root_requests(srv)]
     assert "rebound `context`" in fed[1]
     assert "6 pong True" in fed[2]
 
@@ -174,7 +166,7 @@ def test_oversized_subcall_is_refused_before_sending(srv, tmp_path):
 
 def recursive_root(request) -> str:
     """A root script that works for the parent and its children: children answer from their context."""
-    first = user_texts(request)[0]
+    first = request.user_texts()[0]
     n_turns = sum(1 for m in request["messages"] if m["role"] == "assistant")
     if "Question: child task" in first:
         if n_turns == 0:

@@ -84,6 +84,10 @@ class Request(dict):
                                 "is_error": bool(b.get("is_error"))})
         return out
 
+    def user_texts(self) -> list[str]:
+        """The text of every user message, in order."""
+        return [content_text(m.get("content")) for m in self.get("messages") or [] if m.get("role") == "user"]
+
     def last_user_text(self) -> str:
         """The text of the last user message, whether its content is a string or blocks."""
         for message in reversed(self.get("messages") or []):
