@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
 
 from rlm_kernel.testing import FakeAnthropic, FakeOpenAI
 
@@ -31,3 +34,12 @@ def fake_anthropic() -> Iterator[FakeAnthropic]:
 def fake_openai() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """The RLM kernelspec installed into a temporary prefix, found only through this manager."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    subprocess.run([sys.executable, "-m", "rlm_kernel", "install", "--prefix", str(prefix)], check=True,
+                   capture_output=True)
+    return KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])

@@ -4,8 +4,6 @@ outputs equal the recorded run's. Also the replay helpers on a plain namespace, 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,15 +32,6 @@ from rlm_kernel.engine.api import aresume
 from rlm_kernel.engine.replay import ReplayMiss
 from rlm_kernel.export import export_run, install_replay
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
-
-
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    """The RLM kernelspec installed into a temporary prefix, found only through this manager."""
-    prefix = tmp_path_factory.mktemp("prefix")
-    subprocess.run([sys.executable, "-m", "rlm_kernel", "install", "--prefix", str(prefix)], check=True,
-                   capture_output=True)
-    return KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
 
 
 @pytest.fixture

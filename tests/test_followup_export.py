@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from test_export_support import comparable, recorded_cells, step_cells
@@ -47,14 +44,6 @@ def srv():
     with FakeAnthropic(root_model=ROOT) as s:
         s.route(root=script(Q1, Q2), sub=sub)
         yield s
-
-
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
-    prefix = tmp_path_factory.mktemp("prefix")
-    subprocess.run([sys.executable, "-m", "rlm_kernel", "install", "--prefix", str(prefix)], check=True,
-                   capture_output=True)
-    return KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
 
 
 def two_questions(srv: FakeAnthropic, runs: Path):
