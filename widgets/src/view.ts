@@ -4,9 +4,11 @@
 // Markdown tables, highlighted code).
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { BATCH_TITLE, batchLabel, Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { PendingEditor, pendingEditor } from './editor';
 import { timeline } from './timeline';
 
 const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed
@@ -108,7 +110,9 @@ export class TreeView {
   private nextErrBtn!: HTMLButtonElement;
   private msgEl!: HTMLElement;
   private exportPathEl!: HTMLElement;
-  private editor!: HTMLTextAreaElement;
+  private editor: PendingEditor | null = null; // made the first time a cell waits (most runs never pause)
+  private editorBox!: HTMLElement;
+  private applyBtn!: HTMLButtonElement;
   private pendingTitle!: HTMLElement;
   private pendingEl!: HTMLElement;
   private noteInput!: HTMLTextAreaElement;
@@ -126,7 +130,7 @@ export class TreeView {
   private header: Item;
 
   constructor(readonly store: Store, readonly rendermime: IRenderMimeRegistry, readonly actions: Actions,
-              readonly trusted: boolean, header: Item) {
+              readonly trusted: boolean, header: Item, readonly editors: IEditorServices | null = null) {
     this.header = header || {};
     this.el = h('div', { class: 'rlm', 'data-testid': 'rlm-run' });
     this.build();
@@ -143,6 +147,7 @@ export class TreeView {
     this.store.listeners.delete(this.listener);
     for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
     this.answerRenderer?.dispose();
+    this.editor?.dispose();
   }
 
   setHeader(header: Item): void {
@@ -171,22 +176,12 @@ export class TreeView {
     const collapseBtn = btn('rlm-collapse-all', 'Collapse all', () => this.expandAll('closed'));
     this.msgEl = h('span', { class: 'rlm-msg', 'data-testid': 'rlm-message' });
     this.exportPathEl = h('span', { class: 'rlm-export-path', 'data-testid': 'rlm-export-path' });
-    this.editor = h('textarea', { class: 'rlm-editor', 'data-testid': 'rlm-cell-editor', spellcheck: 'false', rows: 6,
-                                  'aria-label': 'Code of the pending cell' }) as HTMLTextAreaElement;
-    this.editor.addEventListener('keydown', e => {
-      e.stopPropagation(); // keep JupyterLab's command shortcuts out of the editor
-      if (e.key === 'Enter' && e.shiftKey) {
-        e.preventDefault();
-        this.applyEdit();
-      } else if (e.key === 'Escape') {
-        this.editor.blur();
-      }
-    });
-    const applyBtn = btn('rlm-apply-edit', 'Apply edit', () => this.applyEdit(), 'Run this code instead (Shift+Enter)');
+    this.applyBtn = btn('rlm-apply-edit', 'Apply edit', () => this.applyEdit(), 'Run this code instead (Shift+Enter)');
     this.pendingTitle = h('div', { class: 'rlm-pending-title' });
-    this.pendingEl = h('div', { class: 'rlm-pending', hidden: true }, this.pendingTitle, this.editor,
-      h('div', { class: 'rlm-row' }, applyBtn,
-        h('span', { class: 'rlm-hint' }, 'Shift+Enter applies the edit; Resume or Step runs the code above and the model is told it was edited.')));
+    this.editorBox = h('div', { class: 'rlm-editor-box' });
+    this.pendingEl = h('div', { class: 'rlm-pending', hidden: true }, this.pendingTitle, this.editorBox,
+      h('div', { class: 'rlm-row' }, this.applyBtn,
+        h('span', { class: 'rlm-hint' }, 'Shift+Enter applies the edit, Escape leaves the editor; Resume or Step runs the code above and the model is told it was edited.')));
     this.noteInput = h('textarea', { class: 'rlm-note-input', 'data-testid': 'rlm-note-input', rows: 2,
                                      placeholder: "A note for the model's next turn",
                                      'aria-label': "A note for the model's next turn" }) as HTMLTextAreaElement;
@@ -238,12 +233,21 @@ export class TreeView {
   private editorDirty(): boolean {
     const s = this.store;
     const base = s.editQueued ? s.editQueued.code : s.pending?.code;
-    return this.editor.value !== base;
+    return !!this.editor && this.editor.getValue() !== base;
   }
 
   private applyEdit(): void {
-    if (!this.store.pending) return;
-    this.actions.send({ kind: 'edit', code: this.editor.value });
+    if (!this.store.pending || !this.editor) return;
+    this.actions.send({ kind: 'edit', code: this.editor.getValue() });
+  }
+
+  private pendingEditor(): PendingEditor {
+    if (!this.editor) {
+      // Escape hands focus to the control right after the editor, so keyboard users carry on from there
+      this.editor = pendingEditor(this.editors, { apply: () => this.applyEdit(), leave: () => this.applyBtn.focus() });
+      this.editorBox.append(this.editor.node);
+    }
+    return this.editor;
   }
 
   private toggleNote(): void {
@@ -500,8 +504,7 @@ export class TreeView {
     this.pendingTitle.textContent = `Paused before cell ${p.index} of step ${p.step}${child}` +
       (s.editQueued ? ' — edit applied' : ' — edit it before it runs');
     if (this.pendingKey !== key) {
-      this.editor.value = s.editQueued ? s.editQueued.code : p.code;
-      this.editor.rows = Math.min(20, Math.max(4, String(p.code).split('\n').length + 1));
+      this.pendingEditor().setValue(String(s.editQueued ? s.editQueued.code : p.code));
       this.pendingKey = key;
     }
     this.pendingEl.classList.toggle('rlm-applied', !!s.editQueued);
