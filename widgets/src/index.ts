@@ -16,7 +16,7 @@ import { Kernel } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 import { Item, Store } from './store';
-import { TreeView } from './view';
+import { FIND_EVENT, TreeView } from './view';
 
 export const MIME = 'application/vnd.rlm.run+json';
 export const TARGET = 'rlm.run';
@@ -237,6 +237,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addKeyBinding({ command: id, keys: [keys], selector: '.jp-Notebook' });
       palette?.addItem({ command: id, category: 'RLM' });
     }
+    // Ctrl+F with focus in a run view searches the run; the view's own key handler covers its
+    // buttons, where Lumino leaves shortcuts alone
+    app.commands.addCommand('rlm-kernel:find', {
+      label: 'RLM: Search the run',
+      caption: "Search the focused run view's code, outputs, prompts and replies",
+      execute: () => document.activeElement?.closest('.rlm')?.dispatchEvent(new CustomEvent(FIND_EVENT)),
+    });
+    app.commands.addKeyBinding({ command: 'rlm-kernel:find', keys: ['Accel F'], selector: '.rlm' });
     if (statusBar) {
       const item = new RunStatus();
       statusBar.registerStatusItem('rlm-kernel:status', { item, align: 'left', rank: 5 });
