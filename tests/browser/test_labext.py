@@ -136,7 +136,8 @@ MAX_ROWS_DRAWN = 60
 MAX_LIST_NODES = 1_000  # the open 1,000-row list (issue 10 counted 10,088 nodes for it unwindowed)
 MAX_RUN_NODES = 4_000  # the whole run view, its timeline's 1,000 bars included
 TREE_NODES = """() => { const run = document.querySelector("[data-testid='rlm-run']");
-  return { run: run.querySelectorAll('*').length, list: run.querySelector('.rlm-sublist').querySelectorAll('*').length }; }"""
+  return { run: run.querySelectorAll('*').length,
+           list: run.querySelector('.rlm-sublist').querySelectorAll('*').length }; }"""
 
 
 @pytest.mark.parametrize("lab", ["perCommTarget"], indirect=True, ids=["subshells"])
