@@ -277,6 +277,8 @@ def test_search_finds_text_in_collapsed_sub_calls_and_opens_them(lab: Lab, page:
         page.keyboard.press("Enter")
         expect(count).to_have_text("2 of 3")
         expect(current.locator("[data-testid='rlm-cell-code']")).to_contain_text("print('child step'")
+        # read-only code is highlighted by JupyterLab's CodeMirror languages (through its Markdown renderer)
+        expect(current.locator("[data-testid='rlm-cell-code'] code.language-python span").first).to_be_visible()
         expect(current).to_be_in_viewport()
         page.keyboard.press("Enter")
         expect(count).to_have_text("3 of 3")

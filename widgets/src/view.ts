@@ -351,7 +351,7 @@ export class TreeView {
     for (const sub of chain) {
       if (!sub.error && this.groupFilter.get(groupKey(sub)) === 'failed') this.groupFilter.set(groupKey(sub), 'all');
     }
-    this.renderAll();
+    this.renderTree();
     for (const sub of chain) this.groupOf(sub)?.win?.scrollTo(`sub|${sub.run}|${sub.id}`);
     if (at.sub !== null) return this.subs.get(`sub|${at.run}|${at.sub}`)?.root ?? null;
     if (at.step === null) return this.answerEl;
@@ -498,6 +498,16 @@ export class TreeView {
   }
 
   renderAll(): void {
+    this.renderHead();
+    this.renderControls();
+    this.renderPending();
+    this.renderTree();
+    this.renderAnswer();
+    this.renderTimeline();
+  }
+
+  /** The steps from scratch, as the open/closed state says (the header and timeline do not change). */
+  private renderTree(): void {
     const s = this.store;
     for (const v of [...this.steps.values(), ...this.cells.values()]) v.group?.win?.dispose();
     this.steps.clear();
@@ -505,13 +515,8 @@ export class TreeView {
     this.cells.clear();
     this.subs.clear();
     fill(this.treeEl);
-    this.renderHead();
-    this.renderControls();
-    this.renderPending();
     const root = s.rootId ? s.runs.get(s.rootId) : null;
     if (root) this.renderRunInto(root, this.treeEl);
-    this.renderAnswer();
-    this.renderTimeline();
   }
 
   private tick(): void {
