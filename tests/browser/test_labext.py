@@ -135,6 +135,10 @@ def test_outputs_render_natively_once_and_the_saved_tree_reopens_read_only(lab: 
 MAX_ROWS_DRAWN = 60
 MAX_LIST_NODES = 1_000  # the open 1,000-row list (issue 10 counted 10,088 nodes for it unwindowed)
 MAX_RUN_NODES = 4_000  # the whole run view, its timeline's 1,000 bars included
+FOCUSED_ROW = """(() => { const el = document.activeElement;
+  const row = el.classList.contains('rlm-sub-head')
+    && el.closest("[data-testid='rlm-row-window'] [data-testid='rlm-subcall']");
+  return row ? row.dataset.key : null; })()"""
 TREE_NODES = """() => { const run = document.querySelector("[data-testid='rlm-run']");
   return { run: run.querySelectorAll('*').length,
            list: run.querySelector('.rlm-sublist').querySelectorAll('*').length }; }"""
@@ -202,6 +206,24 @@ def test_a_thousand_prompt_batch_opens_bounded_and_next_error_finds_the_failure(
         expect(window.locator(".rlm-window-spacer").last).to_have_attribute("style", re.compile(r"height: 0px"))
         assert rows.count() <= MAX_ROWS_DRAWN, rows.count()
         assert page.evaluate(TREE_NODES)["list"] < MAX_LIST_NODES
+        # keyboard: Tab walks row after row past the ones first drawn, the window following the focus
+        window.evaluate("el => { el.scrollTop = 0; }")
+        expect(rows.first).to_contain_text("item 0")
+        first_drawn = rows.evaluate_all("els => els.map(e => e.dataset.key)")
+        rows.first.locator(".rlm-sub-head").focus()
+        for _ in range(MAX_ROWS_DRAWN + 20):
+            page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_ROW)
+        assert focused and focused not in first_drawn, (focused, page.evaluate(FOCUSED))
+        assert rows.count() <= MAX_ROWS_DRAWN, rows.count()
+        # search reaches a row far down the list: the window scrolls to it and it opens
+        page.keyboard.press("Control+f")
+        page.keyboard.type("item 512")
+        expect(run.locator("[data-testid='rlm-find-count']")).to_have_text("1 of 1")
+        hit = step1.locator("[data-testid='rlm-subcall'].rlm-hit")
+        expect(hit).to_contain_text("item 512")
+        expect(hit.locator(".rlm-sub-head")).to_have_attribute("aria-expanded", "true")
+        expect(hit).to_be_in_viewport()
         shot(page, "labext-3-batch", run)
 
 
