@@ -125,6 +125,12 @@ def test_outputs_render_natively_once_and_the_saved_tree_reopens_read_only(lab: 
         page.keyboard.press(" ")
         expect(head).to_have_attribute("aria-expanded", "false")
         expect(again.locator("[role='status'][aria-live='polite']")).to_have_text("Run done")
+        # the saved tree is searchable too: a match in a closed step opens it
+        again.locator("[data-testid='rlm-collapse-all']").click()
+        again.locator("[data-testid='rlm-find']").fill("printed once")
+        expect(again.locator("[data-testid='rlm-find-count']")).to_have_text("1 of 2")  # the code, its output
+        expect(head).to_have_attribute("aria-expanded", "true")
+        expect(first.locator(".rlm-hit [data-testid='rlm-cell-code']")).to_contain_text("print('printed once')")
         shot(page, f"labext-2-reopened-{name}", again)
         lab.end_sessions()
         if name == "lab":  # Notebook 7 logs errors of its own here (a settings schema, filebrowser:open-path)
