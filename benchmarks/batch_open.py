@@ -157,7 +157,12 @@ def report(results: dict[str, dict[str, Any]], started: float, took: float, repe
         lines.append(f"| {name} | {r['open_first_ms']:.1f} | {r['open_median_ms']:.1f} | {r['list_nodes']:,} | "
                      f"{r['run_nodes']:,} | {r['rows_in_dom']:,} | {r['next_error_ms']:.1f} | "
                      f"{r['rows_after_next_error']:,} | {'yes' if r['found'] else 'NO'} |")
-    lines += ["", "The run view's count includes the timeline, which draws one bar per sub-call.", ""]
+    lines += ["",
+              "The run view's count includes the timeline, which draws one bar per sub-call. Two animation "
+              "frames take at least 17 ms at 60 Hz, so an *open* near 30 ms is mostly waiting for the frames. "
+              "A paged build's \"next error\" switches the list to its failed rows (hence 1 row after it); a "
+              "windowed one keeps the list as it was and scrolls the window to the failed row (its prompt and "
+              "error opened).", ""]
     return "\n".join(lines)
 
 
