@@ -7,6 +7,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, ISessionContext } from '@jupyterlab/apputils';
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -15,7 +16,7 @@ import { Kernel } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 import { Item, Store } from './store';
-import { TreeView } from './view';
+import { FIND_EVENT, TreeView } from './view';
 
 export const MIME = 'application/vnd.rlm.run+json';
 export const TARGET = 'rlm.run';
@@ -139,7 +140,7 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
   private link: Link | null = null;
 
   constructor(private options: IRenderMime.IRendererOptions, private rendermime: IRenderMimeRegistry,
-              private session: ISessionContext | null) {
+              private session: ISessionContext | null, private editors: IEditorServices | null) {
     super();
     this.addClass('rlm-renderer');
     session?.kernelChanged.connect(this.onKernel, this);
@@ -163,7 +164,7 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
       void this.session.ready.then(() => this.onKernel());
     }
     if (!this.view) {
-      this.view = new TreeView(link.store, this.rendermime, link, model.trusted, data.header || {});
+      this.view = new TreeView(link.store, this.rendermime, link, model.trusted, data.header || {}, this.editors);
       this.node.append(this.view.el);
       link.views.add(this.view.el);
     } else {
@@ -181,6 +182,8 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
 }
 
 class NotebookRuns implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
+  constructor(private editors: IEditorServices | null) {}
+
   createNew(panel: NotebookPanel): void {
     const session = panel.sessionContext;
     const rendermime = panel.content.rendermime;
@@ -191,7 +194,7 @@ class NotebookRuns implements DocumentRegistry.IWidgetExtension<NotebookPanel, I
       safe: true, // draws only its own data, as text; outputs inside go through rendermime with their trust
       mimeTypes: [MIME],
       defaultRank: RANK,
-      createRenderer: options => new RunRenderer(options, rendermime, session),
+      createRenderer: options => new RunRenderer(options, rendermime, session, this.editors),
     }, RANK);
   }
 }
@@ -208,14 +211,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The live run tree of rlm-kernel: steps, cells, sub-calls and child runs.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [ICommandPalette, IStatusBar],
+  optional: [ICommandPalette, IStatusBar, IEditorServices],
   activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, palette: ICommandPalette | null,
-             statusBar: IStatusBar | null) => {
-    app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns());
+             statusBar: IStatusBar | null, editors: IEditorServices | null) => {
+    app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns(editors));
     // outputs outside a notebook (a cloned output view, the console) still show the saved tree
     rendermime.addFactory({
       safe: true, mimeTypes: [MIME], defaultRank: RANK,
-      createRenderer: options => new RunRenderer(options, rendermime, null),
+      createRenderer: options => new RunRenderer(options, rendermime, null, editors),
     }, RANK);
     const controls: [string, string, string, string][] = [
       ['pause', 'Pause', 'Pause the running RLM run at the next step boundary', 'Ctrl Alt P'],
@@ -234,6 +237,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addKeyBinding({ command: id, keys: [keys], selector: '.jp-Notebook' });
       palette?.addItem({ command: id, category: 'RLM' });
     }
+    // Ctrl+F with focus in a run view searches the run; the view's own key handler covers its
+    // buttons, where Lumino leaves shortcuts alone
+    app.commands.addCommand('rlm-kernel:find', {
+      label: 'RLM: Search the run',
+      caption: "Search the focused run view's code, outputs, prompts and replies",
+      execute: () => document.activeElement?.closest('.rlm')?.dispatchEvent(new CustomEvent(FIND_EVENT)),
+    });
+    app.commands.addKeyBinding({ command: 'rlm-kernel:find', keys: ['Accel F'], selector: '.rlm' });
     if (statusBar) {
       const item = new RunStatus();
       statusBar.registerStatusItem('rlm-kernel:status', { item, align: 'left', rank: 5 });

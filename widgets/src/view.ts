@@ -4,15 +4,25 @@
 // Markdown tables, highlighted code).
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { BATCH_TITLE, batchLabel, Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { PendingEditor, pendingEditor } from './editor';
+import { filterRows, RowFilter } from './rows';
+import { findHits, groupKey, Hit, hitKey, openPath, proseOf } from './search';
 import { timeline } from './timeline';
+import { RowWindow } from './window';
 
-const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed
-const ROW_PAGE = 200; // rows drawn at once in a long sub-call list ("show more" draws the next page)
+const MAX_ROWS_OPEN = 25; // sub-call lists longer than this start collapsed, filtered and windowed
+const ROW_HEIGHT = 26; // a closed sub-call row, px (its measured height replaces this once drawn)
+const WINDOW_HEIGHT = 420; // a windowed list's box, px
+const WINDOW_MARGIN = 260; // rows drawn above and below a windowed list's view, px
 
 type Attrs = Record<string, unknown>;
+
+/** Sent to a run view's element to open its search (the "RLM: Search the run" command). */
+export const FIND_EVENT = 'rlm-find';
 
 export function h(tag: string, attrs: Attrs = {}, ...children: (Node | string | null | undefined | false)[]): HTMLElement {
   const el = document.createElement(tag);
@@ -43,16 +53,7 @@ const peek = (text: string) =>
   text.replace(/```[\s\S]*?(```|$)/g, ' ').replace(/FINAL(_VAR)?\(/g, '').replace(/[*_`#>|]/g, '')
     .replace(/\s+/g, ' ').trim().slice(0, 140);
 
-/** The model's prose with its ```repl blocks replaced by a pointer: the step's cells show them. */
-export function proseOf(text: string, cells: number): string {
-  let n = 0;
-  return text.replace(/```(repl|python|py)[^\n]*\n([\s\S]*?)(```|$)/g, (_m, _lang, code: string) => {
-    n += 1;
-    if (n > cells) return _m;
-    const first = (code.split('\n').find(l => l.trim()) || '').trim().slice(0, 80).replace(/`/g, "'");
-    return `\n> ▸ Cell ${n} below: \`${first}\`…\n`;
-  });
-}
+export { proseOf };
 
 function onKeyActivate(e: KeyboardEvent): void {
   if (e.key === 'Enter' || e.key === ' ') {
@@ -81,8 +82,9 @@ interface CellV { root: HTMLElement; key: string; head?: HTMLElement; codeEl?: H
 interface SubV { root: HTMLElement; head: HTMLElement; body: HTMLElement; built: boolean; promptEl?: HTMLElement;
   responseEl?: HTMLElement; childBox?: HTMLElement; childRun?: string | null; childAnswer?: HTMLElement | null;
   respShown?: string }
-interface GroupV { container: HTMLElement; head: HTMLElement; list: HTMLElement; open: boolean; shown: number;
-  filter: 'all' | 'failed' }
+interface GroupV { container: HTMLElement; head: HTMLElement; list: HTMLElement; open: boolean; filter: RowFilter;
+  win?: RowWindow<Sub>; bar?: HTMLElement }
+type Where = { run: string; step: number | null; cell: number | null; sub: string | null };
 
 export class TreeView {
   readonly el: HTMLElement;
@@ -108,7 +110,9 @@ export class TreeView {
   private nextErrBtn!: HTMLButtonElement;
   private msgEl!: HTMLElement;
   private exportPathEl!: HTMLElement;
-  private editor!: HTMLTextAreaElement;
+  private editor: PendingEditor | null = null; // made the first time a cell waits (most runs never pause)
+  private editorBox!: HTMLElement;
+  private applyBtn!: HTMLButtonElement;
   private pendingTitle!: HTMLElement;
   private pendingEl!: HTMLElement;
   private noteInput!: HTMLTextAreaElement;
@@ -126,7 +130,7 @@ export class TreeView {
   private header: Item;
 
   constructor(readonly store: Store, readonly rendermime: IRenderMimeRegistry, readonly actions: Actions,
-              readonly trusted: boolean, header: Item) {
+              readonly trusted: boolean, header: Item, readonly editors: IEditorServices | null = null) {
     this.header = header || {};
     this.el = h('div', { class: 'rlm', 'data-testid': 'rlm-run' });
     this.build();
@@ -143,6 +147,7 @@ export class TreeView {
     this.store.listeners.delete(this.listener);
     for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
     this.answerRenderer?.dispose();
+    this.editor?.dispose();
   }
 
   setHeader(header: Item): void {
@@ -169,24 +174,33 @@ export class TreeView {
     this.nextErrBtn = btn('rlm-next-error', 'Next error', () => this.nextError(), 'Open and show the next failure');
     const expandBtn = btn('rlm-expand-all', 'Expand all', () => this.expandAll('open'));
     const collapseBtn = btn('rlm-collapse-all', 'Collapse all', () => this.expandAll('closed'));
-    this.msgEl = h('span', { class: 'rlm-msg', 'data-testid': 'rlm-message' });
-    this.exportPathEl = h('span', { class: 'rlm-export-path', 'data-testid': 'rlm-export-path' });
-    this.editor = h('textarea', { class: 'rlm-editor', 'data-testid': 'rlm-cell-editor', spellcheck: 'false', rows: 6,
-                                  'aria-label': 'Code of the pending cell' }) as HTMLTextAreaElement;
-    this.editor.addEventListener('keydown', e => {
-      e.stopPropagation(); // keep JupyterLab's command shortcuts out of the editor
-      if (e.key === 'Enter' && e.shiftKey) {
+    this.findInput = h('input', { class: 'rlm-find-input jp-mod-styled', type: 'search', 'data-testid': 'rlm-find',
+      placeholder: 'Search the run', 'aria-label': "Search the run's code, outputs, prompts and replies",
+      title: 'Enter: next, Shift+Enter: previous, Escape: back (Ctrl+F in the run view comes here)',
+      'data-lm-suppress-shortcuts': true }) as HTMLInputElement;
+    this.findInput.addEventListener('input', () => this.onFindInput());
+    this.findInput.addEventListener('keydown', e => this.findKeys(e));
+    this.findCount = h('span', { class: 'rlm-hint rlm-find-count', 'data-testid': 'rlm-find-count', 'aria-live': 'polite' });
+    const find = h('span', { class: 'rlm-find', role: 'search' }, this.findInput,
+      btn('rlm-find-prev', '↑', () => this.findStep(-1), 'Previous match (Shift+Enter)'),
+      btn('rlm-find-next', '↓', () => this.findStep(1), 'Next match (Enter)'), this.findCount);
+    // Ctrl+F while focus is in the run view searches the run (JupyterLab's own search is for the notebook)
+    this.el.addEventListener('keydown', e => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === 'f' && !e.defaultPrevented) {
         e.preventDefault();
-        this.applyEdit();
-      } else if (e.key === 'Escape') {
-        this.editor.blur();
+        e.stopPropagation();
+        this.openFind();
       }
     });
-    const applyBtn = btn('rlm-apply-edit', 'Apply edit', () => this.applyEdit(), 'Run this code instead (Shift+Enter)');
+    this.el.addEventListener(FIND_EVENT, () => this.openFind());
+    this.msgEl = h('span', { class: 'rlm-msg', 'data-testid': 'rlm-message' });
+    this.exportPathEl = h('span', { class: 'rlm-export-path', 'data-testid': 'rlm-export-path' });
+    this.applyBtn = btn('rlm-apply-edit', 'Apply edit', () => this.applyEdit(), 'Run this code instead (Shift+Enter)');
     this.pendingTitle = h('div', { class: 'rlm-pending-title' });
-    this.pendingEl = h('div', { class: 'rlm-pending', hidden: true }, this.pendingTitle, this.editor,
-      h('div', { class: 'rlm-row' }, applyBtn,
-        h('span', { class: 'rlm-hint' }, 'Shift+Enter applies the edit; Resume or Step runs the code above and the model is told it was edited.')));
+    this.editorBox = h('div', { class: 'rlm-editor-box' });
+    this.pendingEl = h('div', { class: 'rlm-pending', hidden: true }, this.pendingTitle, this.editorBox,
+      h('div', { class: 'rlm-row' }, this.applyBtn,
+        h('span', { class: 'rlm-hint' }, 'Shift+Enter applies the edit, Escape leaves the editor; Resume or Step runs the code above and the model is told it was edited.')));
     this.noteInput = h('textarea', { class: 'rlm-note-input', 'data-testid': 'rlm-note-input', rows: 2,
                                      placeholder: "A note for the model's next turn",
                                      'aria-label': "A note for the model's next turn" }) as HTMLTextAreaElement;
@@ -215,7 +229,7 @@ export class TreeView {
         this.questionEl,
         h('div', { class: 'rlm-controls', role: 'toolbar', 'aria-label': 'Run controls' }, this.pauseBtn,
           this.resumeBtn, this.stepBtn, this.stopBtn, this.noteBtn, this.exportBtn, h('span', { class: 'rlm-sep' }),
-          expandBtn, collapseBtn, this.nextErrBtn, this.msgEl, this.exportPathEl),
+          expandBtn, collapseBtn, this.nextErrBtn, find, this.msgEl, this.exportPathEl),
         this.readonlyEl, this.pendingEl, this.noteEl),
       h('div', { class: 'rlm-timeline-box' }, this.timelineHead, this.timelineBody),
       this.treeEl, this.answerEl);
@@ -238,12 +252,21 @@ export class TreeView {
   private editorDirty(): boolean {
     const s = this.store;
     const base = s.editQueued ? s.editQueued.code : s.pending?.code;
-    return this.editor.value !== base;
+    return !!this.editor && this.editor.getValue() !== base;
   }
 
   private applyEdit(): void {
-    if (!this.store.pending) return;
-    this.actions.send({ kind: 'edit', code: this.editor.value });
+    if (!this.store.pending || !this.editor) return;
+    this.actions.send({ kind: 'edit', code: this.editor.getValue() });
+  }
+
+  private pendingEditor(): PendingEditor {
+    if (!this.editor) {
+      // Escape hands focus to the control right after the editor, so keyboard users carry on from there
+      this.editor = pendingEditor(this.editors, { apply: () => this.applyEdit(), leave: () => this.applyBtn.focus() });
+      this.editorBox.append(this.editor.node);
+    }
+    return this.editor;
   }
 
   private toggleNote(): void {
@@ -297,25 +320,7 @@ export class TreeView {
     if (!found.length) return;
     const at = (this.errorAt = (this.errorAt + 1) % found.length);
     const f = found[at];
-    // open the path: parent sub-call rows of child runs, the step, the failed-only list
-    let run: Run | undefined = f.run;
-    while (run && run.parentRun) {
-      const parent = s.runs.get(run.parentRun);
-      const psub = parent?.subIndex.get(run.parentSub || '');
-      if (!parent || !psub) break;
-      s.ui.open.set(`sub|${parent.id}|${psub.id}`, true);
-      s.ui.open.set(`step|${parent.id}|${psub.step}`, true);
-      run = parent;
-    }
-    s.ui.open.set(`step|${f.run.id}|${f.st.n}`, true);
-    if (f.sub) {
-      const gkey = f.cell ? `group|cell|${f.run.id}|${f.st.n}|${f.cell.index}` : `group|loose|${f.run.id}|${f.st.n}`;
-      s.ui.open.set(gkey, true);
-      this.groupFilter.set(gkey, 'failed');
-    }
-    this.renderAll();
-    const target = f.sub ? this.subs.get(`sub|${f.sub.run}|${f.sub.id}`)?.root
-      : this.cells.get(`cell|${f.run.id}|${f.st.n}|${f.cell!.index}`)?.root;
+    const target = this.reveal({ run: f.run.id, step: f.st.n, cell: f.cell?.index ?? null, sub: f.sub?.id ?? null });
     if (target) {
       target.classList.add('rlm-flash');
       target.scrollIntoView({ block: 'center' });
@@ -323,8 +328,141 @@ export class TreeView {
       window.setTimeout(() => target.classList.remove('rlm-flash'), 1500);
     }
   }
+
+  /** Open everything between the root and a node (parent runs' rows, steps, sub-call lists, the row
+   * itself), scroll windowed lists to it, and return its element. A row hidden by the "failed"
+   * filter brings its list back to "all". */
+  private reveal(at: Where): HTMLElement | null {
+    const s = this.store;
+    for (const k of openPath(s, at)) s.ui.open.set(k, true);
+    const chain: Sub[] = []; // the rlm_query rows holding the node, outermost first, then its own row
+    let run = s.runs.get(at.run);
+    if (at.sub !== null) {
+      const own = run?.subIndex.get(at.sub);
+      if (own) chain.push(own);
+    }
+    while (run && run.parentRun) {
+      const parent = s.runs.get(run.parentRun);
+      const psub = parent?.subIndex.get(run.parentSub || '');
+      if (!parent || !psub) break;
+      chain.unshift(psub);
+      run = parent;
+    }
+    for (const sub of chain) {
+      if (!sub.error && this.groupFilter.get(groupKey(sub)) === 'failed') this.groupFilter.set(groupKey(sub), 'all');
+    }
+    this.renderTree();
+    for (const sub of chain) this.groupOf(sub)?.win?.scrollTo(`sub|${sub.run}|${sub.id}`);
+    if (at.sub !== null) return this.subs.get(`sub|${at.run}|${at.sub}`)?.root ?? null;
+    if (at.step === null) return this.answerEl;
+    if (at.cell !== null) return this.cells.get(`cell|${at.run}|${at.step}|${at.cell}`)?.root ?? null;
+    return this.steps.get(`step|${at.run}|${at.step}`)?.root ?? null;
+  }
+
+  private groupOf(sub: Sub): GroupV | undefined {
+    return sub.cell !== null ? this.cells.get(`cell|${sub.run}|${sub.step}|${sub.cell}`)?.group
+      : this.steps.get(`step|${sub.run}|${sub.step}`)?.group;
+  }
+
+  // --- search ----------------------------------------------------------------------------------
+  /** Ctrl+F in the run view: to the search box, remembering where focus was for Escape. */
+  openFind(): void {
+    const was = document.activeElement as HTMLElement | null;
+    if (was && was !== this.findInput && this.el.contains(was)) this.findReturn = was;
+    this.findInput.focus();
+    this.findInput.select();
+  }
+
+  private onFindInput(): void {
+    window.clearTimeout(this.findTimer);
+    this.findTimer = window.setTimeout(() => {
+      this.hitAt = -1;
+      this.findStep(1);
+    }, 150);
+  }
+
+  /** Count the hits again (a live run grows) and go to the next (+1) or previous (-1) one. */
+  findStep(dir: 1 | -1): void {
+    const q = this.findInput.value;
+    const before = this.hitAt >= 0 ? this.hits[this.hitAt] : null;
+    this.hits = findHits(this.store, q);
+    let at = before ? this.hits.findIndex(x => hitKey(x) === hitKey(before)) : -1;
+    const m = this.hits.length;
+    if (!m) {
+      this.hitAt = -1;
+      this.findCount.textContent = q.trim() ? 'no matches' : '';
+      this.paintHits(null);
+      return;
+    }
+    at = at < 0 ? (dir === 1 ? 0 : m - 1) : (at + dir + m) % m;
+    this.hitAt = at;
+    const total = this.hits.reduce((a, x) => a + x.count, 0);
+    this.findCount.textContent = `${at + 1} of ${m}`;
+    this.findCount.title = `${num(total)} occurrences in ${plural(m, 'place')}`;
+    const hit: Hit = this.hits[at];
+    const target = this.reveal(hit);
+    this.paintHits(target);
+    // Markdown and outputs draw asynchronously: paint again once they are in
+    window.setTimeout(() => this.paintHits(target, true), 120);
+  }
+
+  /** Mark every occurrence drawn in the tree, the current place more strongly, and bring it into view. */
+  private paintHits(target: HTMLElement | null, scroll = false): void {
+    this.el.querySelectorAll('.rlm-hit').forEach(e => e.classList.remove('rlm-hit'));
+    const registry = (globalThis as any).CSS?.highlights;
+    const HighlightCtor = (globalThis as any).Highlight;
+    const q = this.findInput.value.trim().toLowerCase();
+    if (target) target.classList.add('rlm-hit');
+    if (!registry || !HighlightCtor) {
+      if (target && scroll) target.scrollIntoView({ block: 'center' });
+      return;
+    }
+    const all: Range[] = [];
+    const here: Range[] = [];
+    if (q && target) {
+      const walker = document.createTreeWalker(this.el, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = (node.nodeValue || '').toLowerCase();
+        if (node.parentElement?.closest('.rlm-head')) continue; // the toolbar and question are not the tree
+        for (let i = text.indexOf(q); i !== -1; i = text.indexOf(q, i + q.length)) {
+          const r = document.createRange();
+          r.setStart(node, i);
+          r.setEnd(node, i + q.length);
+          (target.contains(node) ? here : all).push(r);
+        }
+      }
+    }
+    registry.set('rlm-find', new HighlightCtor(...all));
+    registry.set('rlm-find-current', new HighlightCtor(...here));
+    if (scroll && target) {
+      const first = here[0]?.startContainer.parentElement;
+      (first && target.contains(first) ? first : target).scrollIntoView({ block: 'center' });
+    } else if (target) {
+      target.scrollIntoView({ block: 'center' });
+    }
+  }
+
+  private findKeys(e: KeyboardEvent): void {
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      window.clearTimeout(this.findTimer);
+      this.findStep(e.shiftKey ? -1 : 1);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      const back = this.findReturn && this.el.contains(this.findReturn) ? this.findReturn : null;
+      if (back) back.focus();
+      else this.findInput.blur();
+    }
+  }
+
   private errorAt = -1;
-  private groupFilter = new Map<string, 'all' | 'failed'>();
+  private groupFilter = new Map<string, RowFilter>();
+  private hits: Hit[] = [];
+  private hitAt = -1;
+  private findTimer = 0;
+  private findReturn: HTMLElement | null = null;
+  private findInput!: HTMLInputElement;
+  private findCount!: HTMLElement;
 
   // --- updates ---------------------------------------------------------------------------------
   update(dirty: Dirty): void {
@@ -360,19 +498,25 @@ export class TreeView {
   }
 
   renderAll(): void {
+    this.renderHead();
+    this.renderControls();
+    this.renderPending();
+    this.renderTree();
+    this.renderAnswer();
+    this.renderTimeline();
+  }
+
+  /** The steps from scratch, as the open/closed state says (the header and timeline do not change). */
+  private renderTree(): void {
     const s = this.store;
+    for (const v of [...this.steps.values(), ...this.cells.values()]) v.group?.win?.dispose();
     this.steps.clear();
     for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
     this.cells.clear();
     this.subs.clear();
     fill(this.treeEl);
-    this.renderHead();
-    this.renderControls();
-    this.renderPending();
     const root = s.rootId ? s.runs.get(s.rootId) : null;
     if (root) this.renderRunInto(root, this.treeEl);
-    this.renderAnswer();
-    this.renderTimeline();
   }
 
   private tick(): void {
@@ -500,8 +644,7 @@ export class TreeView {
     this.pendingTitle.textContent = `Paused before cell ${p.index} of step ${p.step}${child}` +
       (s.editQueued ? ' — edit applied' : ' — edit it before it runs');
     if (this.pendingKey !== key) {
-      this.editor.value = s.editQueued ? s.editQueued.code : p.code;
-      this.editor.rows = Math.min(20, Math.max(4, String(p.code).split('\n').length + 1));
+      this.pendingEditor().setValue(String(s.editQueued ? s.editQueued.code : p.code));
       this.pendingKey = key;
     }
     this.pendingEl.classList.toggle('rlm-applied', !!s.editQueued);
@@ -789,18 +932,20 @@ export class TreeView {
     if (!g || g.container !== container) {
       const head = toggleHead('rlm-group-head');
       const made: GroupV = { container, head, list: h('div', { class: 'rlm-sublist', role: 'list' }), open,
-                             shown: ROW_PAGE, filter: this.groupFilter.get(gkey) || 'all' };
+                             filter: this.groupFilter.get(gkey) || 'all' };
       head.addEventListener('click', () => {
         s.ui.open.set(gkey, !made.open);
-        made.shown = ROW_PAGE;
         this.refreshOwner(key);
       });
       fill(container, made.head, made.list);
+      owner.group?.win?.dispose();
       owner.group = made;
       g = made;
     }
     g.open = open;
-    g.filter = this.groupFilter.get(gkey) || 'all';
+    const filter = this.groupFilter.get(gkey) || 'all';
+    const refilter = filter !== g.filter;
+    g.filter = filter;
     const running = list.length - done;
     const lat = list.filter(x => x.latency !== null).map(x => x.latency!).sort((a, b) => a - b);
     const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
@@ -817,36 +962,45 @@ export class TreeView {
     g.head.setAttribute('aria-expanded', String(open));
     g.list.hidden = !open;
     if (!open) {
+      g.win?.dispose();
+      g.win = undefined;
+      g.bar = undefined;
       fill(g.list);
       return;
     }
-    const rows = g.filter === 'failed' ? failed : list;
-    const bar = list.length > MAX_ROWS_OPEN
-      ? this.filterBar(gkey, g.filter, failed.length, () => this.refreshOwner(key)) : null;
-    const shownRows = rows.slice(0, g.shown);
-    const wanted = new Set(shownRows.map(x => `sub|${x.run}|${x.id}`));
-    // rebuild when the set of rows changed (filter, page); otherwise rows update themselves
-    const have = [...g.list.querySelectorAll(':scope > [data-testid=rlm-subcall]')].map(e => (e as HTMLElement).dataset.key);
-    const same = have.length === wanted.size && have.every(k => wanted.has(k!)) && !!g.list.firstElementChild?.matches('.rlm-filter') === !!bar;
-    if (!same) {
-      fill(g.list, bar);
-      for (const sub of shownRows) g.list.append(this.subEl(sub).root);
-      if (rows.length > shownRows.length) {
-        const gg = g;
-        g.list.append(h('button', { class: 'rlm-link', type: 'button', 'data-testid': 'rlm-more-rows',
-          onclick: () => { gg.shown += ROW_PAGE; this.refreshOwner(key); } },
-          `show ${num(Math.min(ROW_PAGE, rows.length - shownRows.length))} more of ${num(rows.length - shownRows.length)}`));
+    if (list.length > MAX_ROWS_OPEN) {
+      // a long list: a filter, and only the rows in view are drawn
+      const bar = this.filterBar(gkey, filter, failed.length, () => this.refreshOwner(key));
+      if (!g.win) {
+        g.win = new RowWindow<Sub>({ key: x => `sub|${x.run}|${x.id}`, render: x => this.subEl(x).root,
+                                     estimate: ROW_HEIGHT, margin: WINDOW_MARGIN, maxHeight: WINDOW_HEIGHT });
+        fill(g.list, bar, g.win.el);
+      } else {
+        g.bar?.replaceWith(bar);
       }
+      g.bar = bar;
+      g.win.setRows(filterRows(list, filter), refilter);
+      return;
+    }
+    const wanted = new Set(list.map(x => `sub|${x.run}|${x.id}`));
+    // rebuild when the set of rows changed; otherwise rows update themselves
+    const have = [...g.list.querySelectorAll(':scope > [data-testid=rlm-subcall]')].map(e => (e as HTMLElement).dataset.key);
+    if (g.win || have.length !== wanted.size || !have.every(k => wanted.has(k!))) {
+      g.win?.dispose();
+      g.win = undefined;
+      fill(g.list);
+      for (const sub of list) g.list.append(this.subEl(sub).root);
     } else {
-      for (const sub of shownRows) this.subEl(sub);
+      for (const sub of list) this.subEl(sub);
     }
   }
 
-  private filterBar(gkey: string, current: string, failed: number, refresh: () => void): HTMLElement {
-    const mk = (mode: 'all' | 'failed', label: string) =>
+  private filterBar(gkey: string, current: RowFilter, failed: number, refresh: () => void): HTMLElement {
+    const mk = (mode: RowFilter, label: string) =>
       h('button', { class: `rlm-link${current === mode ? ' rlm-on' : ''}`, type: 'button', 'aria-pressed': String(current === mode),
         'data-testid': `rlm-filter-${mode}`, onclick: () => { this.groupFilter.set(gkey, mode); refresh(); } }, label);
-    return h('div', { class: 'rlm-filter' }, 'Show: ', mk('all', 'all'), ' · ', mk('failed', `failed (${num(failed)})`));
+    return h('div', { class: 'rlm-filter' }, 'Show: ', mk('all', 'all'), ' · ', mk('failed', `failed (${num(failed)})`),
+      ' · ', mk('slowest', 'slowest first'));
   }
 
   private refreshOwner(key: string): void {
