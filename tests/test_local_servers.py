@@ -6,6 +6,7 @@ request (`interrupt_requests`), and streams without usage."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import openai
@@ -93,6 +94,20 @@ def test_the_context_window_option_reaches_client_prompt_and_preflight(tmp_path)
     [sub] = [e for e in result.run.events if e["type"] == ev.SUBCALL_FINISHED]
     assert sub["error"] == "context_window" and "2,048" in sub["response"]
     assert result.run.started()["windows"][MODEL] == {"tokens": 2_048, "source": "option"}
+
+
+@pytest.mark.parametrize("window, options, shown", [(8_192, {}, 400), (200_000, {}, 2_000),
+                                                    (8_192, {"preview_chars": 1_200}, 1_200)])
+def test_a_small_root_window_gets_a_short_preview_of_the_context(tmp_path, window, options, shown) -> None:
+    # Qwen2.5-Coder-1.5B (8k) retyped a 2,000-character preview into `context = """..."""`.
+    text = "".join(f"sentence {i:05d}. " for i in range(5_000))
+    with FakeOpenAI() as srv:
+        srv.script(["FINAL(ok)"])
+        result = run_on(srv, tmp_path, context=text, context_window=window, **options)
+    first = result.run.started()["first_message"]
+    preview = first.split("preview:\n", 1)[1].split("\n\n")[0]
+    content = re.sub(r"\n?\[\.\.\. [\d,]+ characters omitted \.\.\.\]\n?", "", preview)
+    assert shown * 0.9 <= len(content) <= shown
 
 
 def test_a_context_length_error_teaches_the_client_the_window() -> None:

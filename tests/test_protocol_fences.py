@@ -354,3 +354,12 @@ def test_prose_is_never_run_as_python(srv, tmp_path, prose):
     result = ask(srv, tmp_path, [prose, "FINAL(4721)"])
     assert result.answer == "4721"
     assert "no code that I could run" in fed(srv)[0]
+
+
+def test_a_preview_retyped_into_context_is_named_and_undone(srv, tmp_path):
+    # Qwen's first NIAH reply: the preview copied into `context = """..."""`, then "# Continue with your code here".
+    reply = '```repl\ncontext = """\nThe secret access code\n"""\n# Continue with your code here\n```'
+    result = ask(srv, tmp_path, [reply, "```repl\nprint(context.find('4721'))\n```", "FINAL(4721)"])
+    assert result.answer == "4721"
+    assert "you typed data into `context`" in fed(srv)[0] and "never retype it" in fed(srv)[0]
+    assert "Output of cell 1:\n26" in fed(srv)[1]  # the real context was back for the next cell

@@ -94,8 +94,10 @@ class RLMOptions:
                                       "Message Batches API.", least=1)
     batch_poll: float = _opt(10.0, "Seconds between progress checks of a running Message Batch.", above=0)
     memoize: bool = _opt(True, "Answer an identical sub-call (same model and prompt) once per run tree.")
-    preview_chars: int = _opt(2000, "Characters of the context shown to the root model as a head/tail "
-                                    "preview (0: none).", least=0)
+    preview_chars: int | None = _opt(None, "Characters of the context shown to the root model as a head/tail "
+                                           "preview (0: none; unset: 2,000, or 400 for a root window of 16k "
+                                           "tokens or less, where small models copy a long preview into code).",
+                                     least=0)
     max_output_tokens: int = _opt(16_000, "Output tokens per model response; adaptive thinking counts toward "
                                           "it, so it is generous (it bounds, it does not bill).",
                                   least=1)

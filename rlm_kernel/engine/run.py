@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import sys
 import threading
 import time
@@ -43,6 +44,10 @@ CHILD_END_WAIT = 5.0
 
 #: `answer_value` before anything answered (None is a value an answer can have).
 NO_VALUE: Any = object()
+
+
+#: `context = """...` / `context = [...]`: a model retyping the preview as data.
+_TYPED_CONTEXT = re.compile(r"^\s*context\s*=\s*[rbfu]?(?:\"|'|\[|\{)", re.M)
 
 
 def new_id() -> str:
@@ -103,7 +108,10 @@ class Run:
         return self.clients.sub_model
 
     def start(self, bind_name: str = "context") -> None:
-        meta = describe_context(self.context, preview_chars=self.options.preview_chars)
+        preview = self.options.preview_chars
+        if preview is None:
+            preview = window.preview_chars(self.clients.window(self.clients.root_model))
+        meta = describe_context(self.context, preview_chars=preview)
         system = self.protocol.system_prompt(self)
         first = self.protocol.first_user(self, self.question, context_summary(meta))
         continued: dict[str, Any] = {}
@@ -294,7 +302,7 @@ class Run:
             outcome.timed_out, outcome.interrupted = False, True
         restored = self.protect()
         self.last_outcome = outcome
-        text = self.cell_feedback(index, outcome, restored, timeout)
+        text = self.cell_feedback(index, outcome, restored, timeout, code_to_run)
         if edited:
             text = prompts.EDITED.format(index=index, code=code_to_run) + "\n" + text
         finished = self.emit(ev.CELL_FINISHED, step=self.step, index=index, code=code_to_run, edited=edited,
@@ -307,13 +315,18 @@ class Run:
             raise KeyboardInterrupt
         return finished["feedback"]
 
-    def cell_feedback(self, index: int, outcome: CellOutcome, restored: list[str], timeout: float | None) -> str:
+    def cell_feedback(self, index: int, outcome: CellOutcome, restored: list[str], timeout: float | None,
+                      code: str = "") -> str:
         body = outputs_to_text(outcome.outputs).strip() or "(no output)"
         head = f"Output of cell {index}:"
         if outcome.timed_out:
             head = (f"Cell {index} timed out after {timeout:g} s and was interrupted. Work on smaller pieces "
                     f"or use llm_query_batched. Output before the timeout:")
         notes = "".join(f"\nNote: your code rebound `{n}`; it has been restored." for n in restored)
+        if "context" in restored and _TYPED_CONTEXT.search(code):
+            notes += ("\nNote: you typed data into `context`. The preview showed only a small part of it; the "
+                      "real `context` is back. Work on it directly (e.g. `i = context.find(\"word\")`), never "
+                      "retype it.")
         if self._memo_hits:
             notes += (f"\nNote: {self._memo_hits} of {self._asked} prompts repeated an earlier prompt and were "
                       "answered once from memory; vary them if you wanted independent samples, or run with "
