@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.engine.redaction import MARK
 from rlm_kernel.engine.steering import Steering
 from rlm_kernel.export import export_run
+from rlm_kernel.export.notebook import notebook_name
 from rlm_kernel.kernel.runs import find_run
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
@@ -70,6 +72,18 @@ def run_cell_source(source: str, cwd: Path) -> dict[str, Any]:
 
 
 # --- a finished demo run ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question, name", [
+    ("How many tickets mention billing?", "how-many-tickets-mention-billing-"),
+    ("¿Qué pasó? 2024 — résumé!", "qu-pas-2024-r-sum-"),
+    ("!!!", "rlm-run-"),
+    ("word " * 40, "word-" * 9)])
+def test_an_export_into_a_folder_is_named_after_the_question_and_time(question, name):
+    got = notebook_name(question, 1796138915.0)
+    assert got.startswith(name) and got.endswith(".ipynb") and len(got) <= 48 + len("-2026-12-01-152835.ipynb")
+    assert got.removeprefix(name).removesuffix(".ipynb") == time.strftime("%Y-%m-%d-%H%M%S",
+                                                                           time.localtime(1796138915.0))
+
 
 def test_demo_run_becomes_a_valid_notebook_that_reads_like_the_analysis(tmp_path):
     result = demo_run(tmp_path / "runs")
@@ -266,13 +280,14 @@ def test_export_picks_a_run_and_names_unknown_ones(srv, tmp_path):
     result = rich_run(srv, tmp_path / "runs")
     child_id = next(e["run_id"] for e in RunLog.read(result.log_path).events
                     if e["type"] == ev.RUN_STARTED and e.get("parent_run_id"))
-    nb = read(export_run(result.log_path, tmp_path, run_id=child_id))
+    path = export_run(result.log_path, tmp_path, run_id=child_id)
+    nb = read(path)
     assert nb.cells[0].source.startswith(f"# {CHILD_QUESTION[:-1]}")
     assert [c.source.splitlines()[0] for c in step_cells(nb)] == ["n = context.count('cherry')"]
-    assert (tmp_path / f"{child_id}.ipynb").exists()
+    assert path.parent == tmp_path and path.name.startswith(notebook_name(CHILD_QUESTION, None)[:-len("undated.ipynb")])
     with pytest.raises(ValueError, match="no run 'nope'"):
         export_run(result.log_path, tmp_path / "x.ipynb", run_id="nope")
-    assert json.loads((tmp_path / f"{child_id}.ipynb").read_text())["nbformat"] == 4
+    assert json.loads(path.read_text())["nbformat"] == 4
 
 
 def test_a_recording_written_into_the_runs_folder_is_not_a_run(tmp_path):

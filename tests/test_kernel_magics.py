@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,9 +64,11 @@ def test_export_and_replay(demo: tuple[KernelSession, Path, str]) -> None:
     kernel, work, run_id = demo
     cell = kernel.run("%rlm export exports/")
     assert cell.status == "ok", cell.text
-    exported = work / "exports" / f"{run_id}.ipynb"
-    assert exported.is_file() and str(exported.name) in cell.text
-    assert f"to share it, copy {run_id}.rlm.jsonl along with it" in cell.text
+    [exported] = (work / "exports").glob("*.ipynb")  # named after the question and the time, not the run id
+    pattern = r"which-harbour-did-the-ship-leave-from-\d{4}-\d\d-\d\d-\d{6}\.ipynb"
+    assert re.fullmatch(pattern, exported.name), exported.name
+    assert str(exported.name) in cell.text
+    assert f"to share it, copy {exported.stem}.rlm.jsonl along with it" in cell.text
     replay = kernel.run(f"%rlm replay rlm_runs/{run_id}.jsonl")
     assert replay.status == "ok", replay.text
     assert "Replaying run" in replay.text

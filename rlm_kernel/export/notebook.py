@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shlex
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +44,27 @@ SUMMARY_ITEMS = 5
 SUBCALL_TEXT_CHARS = 2_000
 
 
+def notebook_name(question: str, started: float | None) -> str:
+    """A file name people can tell apart in a folder of exports: the question's first words and the
+    start time, e.g. `how-many-tickets-mention-billing-2026-12-01-152835.ipynb`."""
+    words = re.findall(r"[a-z0-9]+", question.lower())
+    slug = ""
+    for w in words:
+        if len(slug) + len(w) + 1 > 48:
+            break
+        slug = f"{slug}-{w}" if slug else w
+    stamp = time.strftime("%Y-%m-%d-%H%M%S", time.localtime(started)) if started else "undated"
+    return f"{slug or 'rlm-run'}-{stamp}.ipynb"
+
+
 def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | None = None,
                max_output_chars: int = 100_000, inline_context_chars: int = 20_000, trust: bool = False) -> Path:
     """Write run `run_id` (default: the log's root run) of `log` as a notebook at `out_path`.
 
-    `out_path` may be a directory (the notebook is named after the run) or a file name (".ipynb"
-    is added when missing). Outputs longer than `max_output_chars` are cut with a note; a context
-    longer than `inline_context_chars` goes to a sidecar file next to the notebook. Keys are
+    `out_path` may be a directory (the notebook is named after the question and the time the run
+    started, see `notebook_name`) or a file name (".ipynb" is added when missing). Outputs longer
+    than `max_output_chars` are cut with a note; a context longer than `inline_context_chars` goes
+    to a sidecar file next to the notebook. Keys are
     redacted everywhere except inside the context itself (the user's data, needed for replay).
     A context saved as a pickle by another process is copied, never loaded, unless `trust` (loading a
     pickle runs its code); the notebook's context cell then asks its reader for the same opt-in.
@@ -60,7 +76,7 @@ def export_run(log: RunLog | str | Path, out_path: str | Path, *, run_id: str | 
     earlier = earlier_logs(run_log) if run_id in (None, run_log.root_run_id) else []
     out = Path(out_path)
     if out.is_dir():
-        out = out / f"{node.run_id}.ipynb"
+        out = out / notebook_name(node.question, node.started.get("t"))
     elif out.suffix != ".ipynb":
         out = out.with_name(out.name + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)

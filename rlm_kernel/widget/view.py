@@ -215,7 +215,8 @@ class RunView:
             self._post({"kind": "reset", "n": n, "items": items, "now": time.time(),
                         "finished": self._finished,
                         "log_path": str(self.log_path) if self.log_path else None,
-                        "exported": str(self.exported) if self.exported else None})
+                        "exported": str(self.exported) if self.exported else None,
+                        "exported_relpath": _below_cwd(self.exported) if self.exported else None})
 
     def _control(self, content: dict[str, Any]) -> None:
         if self._finished:
@@ -263,10 +264,9 @@ class RunView:
         if log_path is None or not log_path.exists():
             self._post({"kind": "error", "text": "The run log is not written yet; try again in a moment."})
             return
-        target = log_path.with_suffix(".ipynb")
-        written = Path(export_run(log_path, target))
+        written = Path(export_run(log_path, log_path.parent))  # named after the question and time
         self.exported = written
-        self._post({"kind": "exported", "path": str(written)})
+        self._post({"kind": "exported", "path": str(written), "relpath": _below_cwd(written)})
 
     def _guess_log_path(self) -> Path | None:
         if self._root_run_id is None:
@@ -288,3 +288,12 @@ _HANDLERS = {
     "fetch": RunView._fetch,
     "export": RunView._export,
 }
+
+
+def _below_cwd(path: Path) -> str | None:
+    """`path` relative to the kernel's working directory (the notebook's folder, where the front end
+    can open it), or None when it lies outside."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return None
