@@ -296,13 +296,21 @@ QWEN_LOOKUP = ("```repl\naccess_code = context.get('quiet-letter-57', None)\npri
                "Assistant:\n`G335-6832`")
 
 
-def test_an_invented_next_turn_is_dropped_and_named(srv, tmp_path):
+def test_an_invented_next_turn_is_dropped(srv, tmp_path):
     # The model's code ran, then it wrote "Assistant:" and an invented code as if it had seen output.
     result = ask(srv, tmp_path, [QWEN_LOOKUP, "FINAL_VAR(access_code)"], context=CODES)
     assert result.answer == "E715-5882" and result.steps == 2
     told = fed(srv)[0]
     assert "E715-5882" in told and "G335-6832" not in told
-    assert "write the next turn itself (from `Assistant:`)" in told
+    # Nothing but prose was dropped: no note (told "you wrote the next turn", Qwen apologised it could not)
+    assert "Note" not in told
+
+
+def test_final_var_of_a_variable_called_in_code_answers_with_it(srv, tmp_path):
+    # Qwen wrote ```\nFINAL_VAR(access_code)\n``` (an untagged block): in code that passes the value.
+    first = "```repl\naccess_code = context['quiet-letter-57']\nprint(access_code)\n```"
+    result = ask(srv, tmp_path, [first, "```\nFINAL_VAR(access_code)\n```"], context=CODES)
+    assert result.answer == "E715-5882" and result.steps == 2 and result.answer_source == "code"
 
 
 def test_an_invented_output_then_final_var_reads_the_real_value(srv, tmp_path):
@@ -318,7 +326,8 @@ def test_an_invented_output_hides_later_code(srv, tmp_path):
     result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
     assert result.answer == "4721"
     told = fed(srv)[0]
-    assert "Output of cell 1:\n45" in told and "cell 2" not in told and "from `Output of cell 1:`" in told
+    assert "Output of cell 1:\n45" in told and "cell 2" not in told
+    assert "the code block after `Output of cell 1:` in your reply did not run" in told
 
 
 @pytest.mark.parametrize("placeholder", ["Final(answer)", "Final(your answer)", "FINAL(your answer)",

@@ -201,6 +201,12 @@ class Run:
             run.answer.update(content=str(text), ready=True)
 
         def FINAL_VAR(name: Any) -> None:
+            ns = run.executor.namespace
+            if (isinstance(name, str) and name.strip().strip("\"'") not in ns
+                    and any(v is name for k, v in ns.items() if k not in run._helpers)):
+                run.answer_value = name  # FINAL_VAR(code) in code passes the variable's value, not its name
+                run.answer.update(content=name, ready=True)
+                return
             run.answer.update(content=run.resolve_var(name), ready=True)
 
         def SHOW_VARS() -> str:

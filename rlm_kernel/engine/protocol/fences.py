@@ -48,7 +48,7 @@ class FencedProtocol(Protocol):
             outputs.append(out)
             notes += self.code_mistakes(index, code.source)
             run.budget.check()
-        if reading.invented is not None:
+        if reading.dropped_code:  # only then is there something to explain (a bare note confused Qwen)
             notes.append(self.invented(reading))
         if reading.final is not None:
             verdict = judge(run, reading.final, ran_code=bool(reading.codes), code_failed=failed, how=self.how)
@@ -89,10 +89,10 @@ class FencedProtocol(Protocol):
         return "\n\n".join([text, *last_cell_hint(run, self.answer_form("FINAL_VAR(name)"))])
 
     def invented(self, reading: Reading) -> str:
-        """Name the habit of writing the next turn oneself."""
-        return (f"Note: after your code, your reply went on to write the next turn itself (from "
-                f"`{short(reading.invented or '', 60)}`), so everything from there was dropped. Only the REPL's "
-                "real output counts, and it is above: end your reply after the code and wait for the output.")
+        """Say which code did not run: it came after output the model wrote itself."""
+        blocks = "the code block" if reading.dropped_code == 1 else f"the {reading.dropped_code} code blocks"
+        return (f"Note: {blocks} after `{short(reading.invented or '', 60)}` in your reply did not run: it came after "
+                "output you wrote yourself. The real output is above.")
 
     def repeated(self, reading: Reading, notes: list[str], outputs: list[str]) -> str:
         lines = ["You sent the same reply as in your previous step, and again it changed nothing."]

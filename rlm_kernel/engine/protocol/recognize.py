@@ -64,6 +64,8 @@ class Reading:
     #: The first line of an invented next turn, when the reply went on past its code (dropped,
     #: except for its answer, which is judged like any answer written next to code).
     invented: str | None = None
+    #: How many code blocks the dropped part held (they did not run).
+    dropped_code: int = 0
 
 
 def read_reply(text: str) -> Reading:
@@ -75,8 +77,10 @@ def read_reply(text: str) -> Reading:
         head = _read(text[: m.start()])
         if head.codes:
             tail = text[m.start():]
+            rest = _read(tail)
             head.invented = tail.split("\n", 1)[0].strip()
-            head.final = _read(tail).final or head.final
+            head.dropped_code = len(rest.codes)
+            head.final = rest.final or head.final
             return head
     return _read(text)
 
