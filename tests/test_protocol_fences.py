@@ -372,3 +372,14 @@ def test_a_preview_retyped_into_context_is_named_and_undone(srv, tmp_path):
     assert result.answer == "4721"
     assert "you typed data into `context`" in fed(srv)[0] and "never retype it" in fed(srv)[0]
     assert "Output of cell 1:\n26" in fed(srv)[1]  # the real context was back for the next cell
+
+
+@pytest.mark.parametrize("marker", ["Output of cell 1:", "User: Output of cell 1:", "Assistant:", "**Output:**",
+                                    "(then you are shown: Output of cell 1: 5)", "Next reply, all of it:",
+                                    "Once its output (say 120 7) has come back, the next reply, all of it:"])
+def test_every_way_small_models_start_the_next_turn_cuts_the_reply(marker):
+    from rlm_kernel.engine.protocol.recognize import read_reply
+
+    reading = read_reply(f"```repl\nprint(1)\n```\n{marker}\n```repl\nprint(2)\n```\nFINAL(3)")
+    assert [c.source for c in reading.codes] == ["print(1)"] and reading.dropped_code == 1
+    assert reading.final is not None and reading.final.value == "3"  # judged as an answer written next to code

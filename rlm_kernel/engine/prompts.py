@@ -165,14 +165,13 @@ COMPACT_FENCES = {
                    "own line, outside code blocks.",
     "example": """\
 Question: how many lines mention "error"?
-Your reply:
+First reply, all of it:
 ```repl
 lines = context.splitlines()
 count = sum("error" in line.lower() for line in lines)
 print(len(lines), count)
 ```
-(then you are shown: Output of cell 1: 120 7)
-Your next reply, all of it:
+Once its output (say 120 7) has come back, the next reply, all of it:
 FINAL_VAR(count)""",
 }
 
@@ -181,10 +180,9 @@ COMPACT_TOOLS = {
     "answer_rule": 'call the answer tool with {"variable": "name"} or {"text": "..."}, on its own.',
     "example": """\
 Question: how many lines mention "error"?
-You call python: lines = context.splitlines(); count = sum("error" in l.lower() for l in lines); \
+First, call python: lines = context.splitlines(); count = sum("error" in l.lower() for l in lines); \
 print(len(lines), count)
-(then you are shown: 120 7)
-You call answer: {"variable": "count"}""",
+Once its result (say 120 7) has come back, call answer: {"variable": "count"}""",
 }
 
 FIRST_USER = """\

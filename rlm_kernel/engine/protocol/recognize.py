@@ -40,8 +40,9 @@ _CODE_ARG = re.compile(r"""(?:--|["']?)(?:""" + "|".join(CODE_PARAMS) + r""")["'
 _HIDDEN_FINAL = re.compile(r"FINAL(?:_VAR)?\s*\(.*\)|FINAL(?:_VAR)?\s*\(.*", re.I)
 #: A line where a model starts writing the next turn itself: invented output, or a role label.
 _INVENTED_TURN = re.compile(
-    r"^[ \t]*(?:\*\*)?(?:User|Human|Assistant|Output(?: of cell \d+)?|REPL output|Tool result|Your (?:next )?reply"
-    r"[^:\n]{0,12}|\(then you are shown)(?:\*\*)?[ \t]*:", re.M | re.I)
+    r"^[ \t]*(?:\*\*)?(?:User|Human|Assistant|Output(?: of cell \d+)?|REPL output|Tool result"
+    r"|(?:First|Your|The next|Next) (?:next )?reply[^:\n]{0,12}|\(then you are shown"
+    r"|Once its (?:output|result)[^:\n]{0,60})(?:\*\*)?[ \t]*:", re.M | re.I)
 _TOOL_CALL_TAGS = re.compile(r"</?tool_call>")
 
 
