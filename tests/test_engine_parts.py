@@ -250,3 +250,17 @@ def test_replay_answers_a_repeated_prompt_in_the_order_it_was_answered(tmp_path)
     install_replay(export_ns, result.log_path)
     for ns in (engine_ns, export_ns):
         assert [ns["llm_query"]("roll a die") for _ in range(4)] == ["first", "second", "third", "third"]
+
+
+@pytest.mark.parametrize("code, kept, skipped", [
+    ('context = """a\nb"""\nprint(len(context))', "print(len(context))", [1, 2]),
+    ("x = 1\ncontext = ['a', 'b']\nprint(x)", "x = 1\nprint(x)", [2]),
+    ("context_0 = f'{1}'\nprint(1)", "print(1)", [1]),
+    ("context = context.lower()\nprint(1)", "context = context.lower()\nprint(1)", []),  # real work: left alone
+    ("def f():\n    context = 'local'\n", "def f():\n    context = 'local'\n", []),  # not top level
+    ("context = '''unclosed", "context = '''unclosed", []),  # does not parse: runs as written, and fails
+])
+def test_only_literal_data_typed_into_context_is_dropped(code, kept, skipped):
+    from rlm_kernel.engine.habits import drop_retyped_context
+
+    assert drop_retyped_context(code) == (kept, skipped)

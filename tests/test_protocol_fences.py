@@ -210,7 +210,7 @@ def test_show_vars_and_context_0(srv, tmp_path):
 
 
 def test_context_0_is_restored_like_context(srv, tmp_path):
-    result = ask(srv, tmp_path, ["```repl\ncontext_0 = 'sample data'\n```", "```repl\nprint(context_0[:10])\n```",
+    result = ask(srv, tmp_path, ["```repl\ncontext_0 = context_0.split()\n```", "```repl\nprint(context_0[:10])\n```",
                                  "FINAL(ok)"])
     assert result.answer == "ok"
     assert "rebound `context_0`" in fed(srv)[0] and "The secret" in fed(srv)[1]
@@ -365,13 +365,27 @@ def test_prose_is_never_run_as_python(srv, tmp_path, prose):
     assert "no code that I could run" in fed(srv)[0]
 
 
-def test_a_preview_retyped_into_context_is_named_and_undone(srv, tmp_path):
-    # Qwen's first NIAH reply: the preview copied into `context = """..."""`, then "# Continue with your code here".
-    reply = '```repl\ncontext = """\nThe secret access code\n"""\n# Continue with your code here\n```'
-    result = ask(srv, tmp_path, [reply, "```repl\nprint(context.find('4721'))\n```", "FINAL(4721)"])
-    assert result.answer == "4721"
-    assert "you typed data into `context`" in fed(srv)[0] and "never retype it" in fed(srv)[0]
-    assert "Output of cell 1:\n26" in fed(srv)[1]  # the real context was back for the next cell
+def test_a_preview_retyped_into_context_is_skipped_and_the_cell_runs_on_the_real_one(srv, tmp_path):
+    # Qwen's first NIAH cell: the preview typed back in (omission marker and all), then a search of that copy.
+    reply = ('```repl\nimport re\n\ncontext = """\nThe secret\n[... 30 characters omitted ...]\nKeep it safe.\n"""\n'
+             'm = re.search(r"code is (\\d+)", context)\nprint(m.group(1))\n```')
+    result = ask(srv, tmp_path, [reply, "FINAL_VAR(m.group(1))"])
+    assert result.answer == "4721" and result.steps == 2  # FINAL_VAR(expression) reads like FINAL(expression)
+    told = fed(srv)[0]
+    assert "Output of cell 1:\n4721" in told
+    assert "lines 3-7 of your cell typed data into `context` and did not run" in told and "rebound" not in told
+    [cell] = [e for e in result.run.events if e["type"] == "cell_started"]
+    assert 'context = """' not in cell["code"] and "re.search" in cell["code"]  # the record shows what ran
+
+
+def test_final_var_of_an_expression_in_code_answers_with_its_value(srv, tmp_path):
+    reply = '```repl\nimport re\nm = re.search(r"code is (\\d+)", context)\nFINAL_VAR(m.group(1))\n```'
+    assert ask(srv, tmp_path, [reply]).answer == "4721"
+
+
+def test_final_var_of_a_misspelt_name_in_code_still_lists_the_variables(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nfound = 4721\nFINAL_VAR('fuond')\n```", "FINAL_VAR(found)"])
+    assert result.answer == "4721" and "no variable named 'fuond'" in fed(srv)[0]
 
 
 @pytest.mark.parametrize("marker", ["Output of cell 1:", "User: Output of cell 1:", "Assistant:", "**Output:**",

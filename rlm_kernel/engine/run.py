@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from .context import context_summary, describe_context
 from .events import EventBus
 from .executor import HeadlessExecutor
 from .followup import account
+from .habits import drop_retyped_context
 from .modelio import ModelIO, run_on_new_thread
 from .options import RLMOptions
 from .parser import strip_code_blocks
@@ -45,9 +45,6 @@ CHILD_END_WAIT = 5.0
 #: `answer_value` before anything answered (None is a value an answer can have).
 NO_VALUE: Any = object()
 
-
-#: `context = """...` / `context = [...]`: a model retyping the preview as data.
-_TYPED_CONTEXT = re.compile(r"^\s*context\s*=\s*[rbfu]?(?:\"|'|\[|\{)", re.M)
 
 
 def new_id() -> str:
@@ -202,9 +199,12 @@ class Run:
 
         def FINAL_VAR(name: Any) -> None:
             ns = run.executor.namespace
-            if (isinstance(name, str) and name.strip().strip("\"'") not in ns
-                    and any(v is name for k, v in ns.items() if k not in run._helpers)):
-                run.answer_value = name  # FINAL_VAR(code) in code passes the variable's value, not its name
+            key = name.strip().strip("\"'") if isinstance(name, str) else ""
+            if isinstance(name, str) and key not in ns and (
+                    not key.isidentifier() or any(v is name for k, v in ns.items() if k not in run._helpers)):
+                # In code, FINAL_VAR(code) or FINAL_VAR(m.group(1)) passes a value, not a name: answer with
+                # it. A bare word that names nothing is more likely a misspelt name: that still fails.
+                run.answer_value = name
                 run.answer.update(content=name, ready=True)
                 return
             run.answer.update(content=run.resolve_var(name), ready=True)
@@ -283,6 +283,7 @@ class Run:
     # --- cells --------------------------------------------------------------------------------
     async def run_cell(self, index: int, code: str) -> str:
         """Run one block (after any pause/edit) and return the text the model will see for it."""
+        code, skipped = drop_retyped_context(code)
         code_to_run, edited = await self.steering.before_cell(PendingCell(self.step, index, code, self.run_id))
         self.check_cancelled()
         self.emit(ev.CELL_STARTED, step=self.step, index=index, code=code_to_run, edited=edited,
@@ -308,7 +309,7 @@ class Run:
             outcome.timed_out, outcome.interrupted = False, True
         restored = self.protect()
         self.last_outcome = outcome
-        text = self.cell_feedback(index, outcome, restored, timeout, code_to_run)
+        text = self.cell_feedback(index, outcome, restored, timeout, skipped)
         if edited:
             text = prompts.EDITED.format(index=index, code=code_to_run) + "\n" + text
         finished = self.emit(ev.CELL_FINISHED, step=self.step, index=index, code=code_to_run, edited=edited,
@@ -322,17 +323,18 @@ class Run:
         return finished["feedback"]
 
     def cell_feedback(self, index: int, outcome: CellOutcome, restored: list[str], timeout: float | None,
-                      code: str = "") -> str:
+                      skipped: list[int] | None = None) -> str:
         body = outputs_to_text(outcome.outputs).strip() or "(no output)"
         head = f"Output of cell {index}:"
         if outcome.timed_out:
             head = (f"Cell {index} timed out after {timeout:g} s and was interrupted. Work on smaller pieces "
                     f"or use llm_query_batched. Output before the timeout:")
         notes = "".join(f"\nNote: your code rebound `{n}`; it has been restored." for n in restored)
-        if "context" in restored and _TYPED_CONTEXT.search(code):
-            notes += ("\nNote: you typed data into `context`. The preview showed only a small part of it; the "
-                      "real `context` is back. Work on it directly (e.g. `i = context.find(\"word\")`), never "
-                      "retype it.")
+        if skipped:
+            where = f"line {skipped[0]}" if len(skipped) == 1 else f"lines {skipped[0]}-{skipped[-1]}"
+            notes += (f"\nNote: {where} of your cell typed data into `context` and did not run: `context` already "
+                      "holds the whole input (the preview showed only a part). The rest of the cell ran on the real "
+                      "`context`. Never retype it.")
         if self._memo_hits:
             notes += (f"\nNote: {self._memo_hits} of {self._asked} prompts repeated an earlier prompt and were "
                       "answered once from memory; vary them if you wanted independent samples, or run with "

@@ -1,6 +1,7 @@
 """Deciding what a FINAL(...) / FINAL_VAR(...) written in a reply means.
 
-The rule (stated in the README too): FINAL_VAR(name) answers with the REPL variable `name`.
+The rule (stated in the README too): FINAL_VAR(name) answers with the REPL variable `name`
+(FINAL_VAR(expression) is read as FINAL(expression)).
 FINAL(x) where x is a Python expression over names that exist in the REPL (a variable, an index,
 a call such as `len(rows)`) is evaluated there and answers with its value; anything else is the
 literal text of the answer, unless it is a template's placeholder (`FINAL(your answer)`,
@@ -58,10 +59,14 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
         return Verdict(problem=(f"{written} was set aside: your code in this reply raised an error, so the "
                                 "answer cannot rest on it. Fix the error first."))
     if final.kind == "var":
-        try:
-            return Verdict(answer=run.resolve_var(final.value))
-        except NameError as exc:
-            return Verdict(problem=f"Error: {exc}")
+        key = final.value.strip().strip("\"'")
+        if not key.isidentifier() and repl_expression(key, run.executor.namespace, run.helper_names) is not None:
+            final = FinalAnswer("text", key, key)  # FINAL_VAR(match.group(1)): the rule for FINAL(expression)
+        else:
+            try:
+                return Verdict(answer=run.resolve_var(final.value))
+            except NameError as exc:
+                return Verdict(problem=f"Error: {exc}")
     expr = repl_expression(final.raw, run.executor.namespace, run.helper_names)
     if expr is not None:
         try:
