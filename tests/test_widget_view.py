@@ -426,7 +426,8 @@ def test_a_real_run_streams_steps_subcalls_and_a_nested_child(srv, tmp_path):
     assert "There are 12 widgets." in html and "child summary" in html and "llm_query_batched" in html
 
 
-def test_export_writes_a_notebook_and_reports_its_path(srv, tmp_path):
+def test_export_writes_a_notebook_and_reports_its_path(srv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the kernel's folder
     srv.route(root=["```repl\nprint(1 + 1)\n```", "FINAL(two)"])
     view, c = make_view()
     options = RLMOptions(provider="anthropic", base_url=srv.base_url, api_key="test-key", model=ROOT,
@@ -438,23 +439,27 @@ def test_export_writes_a_notebook_and_reports_its_path(srv, tmp_path):
     assert reply["kind"] == "exported", reply
     path = Path(reply["path"])
     assert path.is_file() and path.suffix == ".ipynb" and "print(1 + 1)" in path.read_text()
-    assert path.name.startswith("add-20") and path.parent == tmp_path / "runs"  # the question, then the time
-    assert reply["relpath"] is None  # outside the kernel's folder: the front end shows the path, no link
+    assert path.name.startswith("add-20") and path.parent == tmp_path  # the question, then the time
+    assert reply["relpath"] == path.name  # beside the notebook: the front end links to it
     c.from_browser({"kind": "hello"})
     assert c.custom()[-1]["exported"] == str(path)
 
 
-def test_an_export_below_the_kernels_folder_carries_a_path_to_open(srv, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_an_export_goes_next_to_the_run_log_when_the_kernels_folder_is_gone(srv, tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     srv.route(root=["FINAL(two)"])
     view, c = make_view()
     options = RLMOptions(provider="anthropic", base_url=srv.base_url, api_key="test-key", model=ROOT,
-                         runs_dir="rlm_runs", max_retries=1)
+                         runs_dir=str(tmp_path / "runs"), max_retries=1)
     view.finish(asyncio.run(arun("What is one plus one?", "ctx", options=options, subscribers=[view.on_event])))
+    work.rmdir()  # the notebook's folder was deleted while the kernel ran in it
     c.from_browser({"kind": "export"})
     reply = c.custom()[-1]
-    assert reply["relpath"].startswith("rlm_runs/what-is-one-plus-one-20") and reply["relpath"].endswith(".ipynb")
-    assert (tmp_path / reply["relpath"]).is_file()
+    path = Path(reply["path"])
+    assert path.parent == tmp_path / "runs" and path.name.startswith("what-is-one-plus-one-20")
+    assert reply["relpath"] is None and path.is_file()
 
 
 def test_a_resumed_run_continues_in_a_view_preloaded_from_its_log(srv, tmp_path):

@@ -264,7 +264,10 @@ class RunView:
         if log_path is None or not log_path.exists():
             self._post({"kind": "error", "text": "The run log is not written yet; try again in a moment."})
             return
-        written = Path(export_run(log_path, log_path.parent))  # named after the question and time
+        try:  # beside the notebook (the kernel's folder), where the file browser shows it and a link opens it
+            written = Path(export_run(log_path, Path.cwd()))
+        except OSError:  # a read-only folder: next to the run log instead
+            written = Path(export_run(log_path, log_path.parent))
         self.exported = written
         self._post({"kind": "exported", "path": str(written), "relpath": _below_cwd(written)})
 
@@ -295,5 +298,5 @@ def _below_cwd(path: Path) -> str | None:
     can open it), or None when it lies outside."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
+    except (ValueError, OSError):  # elsewhere, or the folder itself is gone
         return None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,12 +319,14 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
     stream.locator("[data-testid='rlm-show-all']").click()
     expect(stream).to_contain_text("line 1999")
 
-    # export writes a notebook next to the run log and says where
+    # export writes a notebook beside this one, named after the question and time, and links to it
     run.locator("[data-testid='rlm-export']").click()
-    path = run.locator("[data-testid='rlm-export-path']")
-    expect(path).to_contain_text(".ipynb", timeout=15_000)
-    written = Path(path.inner_text().removeprefix("Exported to ").strip())
+    link = run.locator("[data-testid='rlm-export-link']")
+    expect(link).to_contain_text("show-outputs-please-", timeout=15_000)
+    written = lab.work / link.inner_text().strip()
     assert written.is_file() and "Show outputs, please." in written.read_text()
+    link.click()  # opens the exported notebook in a new tab of the application
+    expect(page.locator(".lm-TabBar-tabLabel", has_text=written.name)).to_be_visible(timeout=15_000)
     assert not page.console_errors, page.console_errors
 
 

@@ -140,7 +140,8 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
   private link: Link | null = null;
 
   constructor(private options: IRenderMime.IRendererOptions, private rendermime: IRenderMimeRegistry,
-              private session: ISessionContext | null, private editors: IEditorServices | null) {
+              private session: ISessionContext | null, private editors: IEditorServices | null,
+              private opener: ((relpath: string) => void) | null = null) {
     super();
     this.addClass('rlm-renderer');
     session?.kernelChanged.connect(this.onKernel, this);
@@ -164,7 +165,8 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
       void this.session.ready.then(() => this.onKernel());
     }
     if (!this.view) {
-      this.view = new TreeView(link.store, this.rendermime, link, model.trusted, data.header || {}, this.editors);
+      this.view = new TreeView(link.store, this.rendermime, link, model.trusted, data.header || {}, this.editors,
+        this.opener);
       this.node.append(this.view.el);
       link.views.add(this.view.el);
     } else {
@@ -182,11 +184,16 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
 }
 
 class NotebookRuns implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
-  constructor(private editors: IEditorServices | null) {}
+  constructor(private app: JupyterFrontEnd, private editors: IEditorServices | null) {}
 
   createNew(panel: NotebookPanel): void {
     const session = panel.sessionContext;
     const rendermime = panel.content.rendermime;
+    // An export lies below the kernel's folder, which is the notebook's: open it from there.
+    const opener = (relpath: string) => {
+      const dir = panel.context.path.includes('/') ? panel.context.path.slice(0, panel.context.path.lastIndexOf('/')) : '';
+      void this.app.commands.execute('docmanager:open', { path: dir ? `${dir}/${relpath}` : relpath });
+    };
     const hook = () => hookKernel(session.session?.kernel);
     session.kernelChanged.connect(hook);
     hook();
@@ -194,7 +201,7 @@ class NotebookRuns implements DocumentRegistry.IWidgetExtension<NotebookPanel, I
       safe: true, // draws only its own data, as text; outputs inside go through rendermime with their trust
       mimeTypes: [MIME],
       defaultRank: RANK,
-      createRenderer: options => new RunRenderer(options, rendermime, session, this.editors),
+      createRenderer: options => new RunRenderer(options, rendermime, session, this.editors, opener),
     }, RANK);
   }
 }
@@ -214,7 +221,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   optional: [ICommandPalette, IStatusBar, IEditorServices],
   activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, palette: ICommandPalette | null,
              statusBar: IStatusBar | null, editors: IEditorServices | null) => {
-    app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns(editors));
+    app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns(app, editors));
     // outputs outside a notebook (a cloned output view, the console) still show the saved tree
     rendermime.addFactory({
       safe: true, mimeTypes: [MIME], defaultRank: RANK,

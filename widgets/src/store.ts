@@ -132,6 +132,8 @@ export class Store {
   skew = 0;
   message: string | null = null;
   exported: string | null = null;
+  /** The export's path below the kernel's folder (the notebook's), which the front end can open. */
+  exportedRelpath: string | null = null;
   logPath: string | null = null;
   kernelDone = false;
   /** True once the kernel sent a reset: the store is live and batches apply. */
@@ -178,6 +180,7 @@ export class Store {
         this.kernelDone = !!msg.finished;
         this.logPath = msg.log_path ?? null;
         this.exported = msg.exported ?? null;
+        this.exportedRelpath = msg.exported_relpath ?? null;
         this.emit(new Set(['all']));
         return null;
       }
@@ -197,6 +200,7 @@ export class Store {
         break;
       case 'exported':
         this.exported = msg.path;
+        this.exportedRelpath = msg.relpath ?? null;
         this.message = null;
         dirty.add('controls');
         break;

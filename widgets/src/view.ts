@@ -130,7 +130,8 @@ export class TreeView {
   private header: Item;
 
   constructor(readonly store: Store, readonly rendermime: IRenderMimeRegistry, readonly actions: Actions,
-              readonly trusted: boolean, header: Item, readonly editors: IEditorServices | null = null) {
+              readonly trusted: boolean, header: Item, readonly editors: IEditorServices | null = null,
+              readonly opener: ((relpath: string) => void) | null = null) {
     this.header = header || {};
     this.el = h('div', { class: 'rlm', 'data-testid': 'rlm-run' });
     this.build();
@@ -626,7 +627,16 @@ export class TreeView {
       ? `Queued for the next turn: ${s.notesQueued.map(n => `“${n}”`).join(', ')}` : '';
     this.msgEl.textContent = s.message || '';
     fill(this.exportPathEl);
-    if (s.exported) {
+    if (s.exported && s.exportedRelpath && this.opener) {
+      const rel = s.exportedRelpath;
+      const link = h('a', { href: '#', class: 'rlm-export-link', 'data-testid': 'rlm-export-link', title: s.exported },
+        rel);
+      link.addEventListener('click', e => {
+        e.preventDefault();
+        this.opener?.(rel);
+      });
+      this.exportPathEl.append('Exported to ', link);
+    } else if (s.exported) {
       this.exportPathEl.append('Exported to ', h('code', {}, s.exported));
     }
   }
