@@ -65,7 +65,7 @@ def test_full_prompt_teaches_the_habits_in_the_protocols_words(protocol):
 @pytest.mark.parametrize("protocol", ["fences", "tools"])
 def test_compact_prompt_has_one_example_exchange_and_never_rebinds_context(protocol):
     text = prompts.render("compact", protocol, output_limit=4000, sub_window=8192)
-    assert "Example exchange" in text and text.count("Once its ") == 1
+    assert "Example exchanges" in text and text.count("Once its ") == 2  # one finding a value, one counting
     # No chat-role labels: a small model copies them and writes the next turn itself (eval_local_partial).
     assert "Assistant" not in text and "User:" not in text
     assert "Never assign to `context`" in text and "context =" not in text
@@ -77,7 +77,7 @@ def test_token_cost_of_each_variant():
     cost = {(v, p): count_tokens(prompts.render(v, p, output_limit=20_000, sub_window=8192))
             for v in ("full", "compact") for p in ("fences", "tools")}
     assert all(t <= 900 for (v, _), t in cost.items() if v == "full")
-    assert all(t <= 300 for (v, _), t in cost.items() if v == "compact")
+    assert all(t <= 360 for (v, _), t in cost.items() if v == "compact")
 
 
 def test_variants_and_their_errors():
@@ -107,7 +107,7 @@ def test_a_bad_prompt_option_fails_before_the_run_starts(tmp_path: Path):
 
 def test_runs_send_the_chosen_prompt_cached(tmp_path: Path):
     with FakeAnthropic() as srv:
-        for variant, marker in (("compact", "Example exchange"), ("full", "For example"),
+        for variant, marker in (("compact", "Example exchanges"), ("full", "For example"),
                                 ("legacy", "You answer a question")):
             srv.reset()
             srv.route(root=["FINAL(x)"], sub="s")
@@ -127,4 +127,4 @@ def test_openai_run_gets_the_window_it_is_given(tmp_path: Path, monkeypatch):
         rlm("q?", context="data", provider="openai", base_url=srv.base_url, model="m", max_retries=0,
             runs_dir=str(tmp_path))
         system = srv.requests[0]["messages"][0]["content"]
-    assert "Example exchange" in system and "15,000 characters" in system
+    assert "Example exchanges" in system and "15,000 characters" in system

@@ -2,9 +2,10 @@
 
 Two variants per protocol: `full` (a worked example of inspect -> filter -> chunk -> batched
 sub-calls -> combine) and `compact` (for small local models, window <= 16k tokens: the rules
-and one example exchange). Sizes per sub-call come from the sub-model's real window. `legacy`
-is the 0.1 prompt, kept for old-vs-new comparisons. The system prompt is the first thing in
-every root request, so it is cached (the Anthropic client puts a breakpoint on it)."""
+and two short example exchanges, one finding a value, one counting). Sizes per sub-call come
+from the sub-model's real window. `legacy` is the 0.1 prompt, kept for old-vs-new comparisons.
+The system prompt is the first thing in every root request, so it is cached (the Anthropic
+client puts a breakpoint on it)."""
 
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ llm_query_batched(prompts) asks many at once.
 - Run code now; do not describe a plan.
 - Answer only after you have seen the output: {answer_rule}
 
-Example exchange:
+Example exchanges:
 {example}"""
 
 COMPACT_FENCES = {
@@ -164,6 +165,15 @@ COMPACT_FENCES = {
     "answer_rule": "write FINAL_VAR(name of the variable), or FINAL(...) with the answer itself inside, on its "
                    "own line, outside code blocks.",
     "example": """\
+Question: what is the order number of Ada Park?
+First reply, all of it:
+```repl
+i = context.find("Ada Park")
+print(context[max(0, i - 100):i + 200])
+```
+Once its output (say "... Ada Park placed order 55121 on May 2 ...") has come back, the next reply, all of it:
+FINAL(55121)
+
 Question: how many lines mention "error"?
 First reply, all of it:
 ```repl
@@ -179,6 +189,10 @@ COMPACT_TOOLS = {
     "how_to_run": "Call the python tool with your code. It runs, then you see its output.",
     "answer_rule": 'call the answer tool with {"variable": "name"} or {"text": "..."}, on its own.',
     "example": """\
+Question: what is the order number of Ada Park?
+First, call python: i = context.find("Ada Park"); print(context[max(0, i - 100):i + 200])
+Once its result (say "... Ada Park placed order 55121 on May 2 ...") has come back, call answer: {"text": "55121"}
+
 Question: how many lines mention "error"?
 First, call python: lines = context.splitlines(); count = sum("error" in l.lower() for l in lines); \
 print(len(lines), count)
