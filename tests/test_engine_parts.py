@@ -257,6 +257,7 @@ def test_replay_answers_a_repeated_prompt_in_the_order_it_was_answered(tmp_path)
     ("x = 1\ncontext = ['a', 'b']\nprint(x)", "x = 1\nprint(x)", [2]),
     ("context_0 = f'{1}'\nprint(1)", "print(1)", [1]),
     ("context = context.lower()\nprint(1)", "context = context.lower()\nprint(1)", []),  # real work: left alone
+    ("context = None\n", "context = None\n", []),  # not data: restored after the cell, as any rebinding
     ("def f():\n    context = 'local'\n", "def f():\n    context = 'local'\n", []),  # not top level
     ("context = '''unclosed", "context = '''unclosed", []),  # does not parse: runs as written, and fails
 ])

@@ -397,3 +397,23 @@ def test_every_way_small_models_start_the_next_turn_cuts_the_reply(marker):
     reading = read_reply(f"```repl\nprint(1)\n```\n{marker}\n```repl\nprint(2)\n```\nFINAL(3)")
     assert [c.source for c in reading.codes] == ["print(1)"] and reading.dropped_code == 1
     assert reading.final is not None and reading.final.value == "3"  # judged as an answer written next to code
+
+
+QWEN_REPEAT = ("```repl\nprint(context['quiet-letter-57'])\n```\n\nThe output will be the access code stored under the "
+               "key 'quiet-letter-57', which is:\n\nFinal_var('E715-5882')")
+
+
+def test_a_quoted_final_var_is_a_value_and_counts_once_that_output_was_seen(srv, tmp_path):
+    # Qwen's lookup: the same reply eight times, code plus Final_var('<the code>'). The first is written before
+    # any output (set aside); the second repeats what the first cell printed, so it rests on seen output.
+    result = ask(srv, tmp_path, [QWEN_REPEAT, QWEN_REPEAT, "FINAL(unused)"], context=CODES)
+    assert result.answer == "E715-5882" and result.steps == 2
+    told = fed(srv)[0]
+    assert "set aside" in told and "no variable named" not in told
+
+
+def test_a_short_or_unseen_answer_next_to_code_is_still_set_aside(srv, tmp_path):
+    reply = "```repl\nprint(len(context))\n```\nFINAL(45)"  # "45" was never shown before this reply
+    result = ask(srv, tmp_path, [reply, reply, "FINAL(done)"])
+    assert result.answer == "done"  # "45" is two characters: seeing it once proves nothing
+    assert all("set aside" in t for t in fed(srv)[:2])

@@ -35,8 +35,11 @@ def drop_retyped_context(code: str) -> tuple[str, list[int]]:
 
 
 def _is_literal(node: ast.expr) -> bool:
-    if isinstance(node, ast.JoinedStr):
+    """Text or a container of literals: data typed in (`context = None` is a different mistake)."""
+    if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str | bytes)):
         return True
+    if not isinstance(node, ast.List | ast.Tuple | ast.Dict | ast.Set):
+        return False
     try:
         ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):

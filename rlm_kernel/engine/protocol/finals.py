@@ -47,6 +47,7 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
     """The answer `final` gives, or the problem with it. `how` names the way to run code in this
     protocol ("a ```repl block", "the python tool") for the messages."""
     written = f"FINAL_VAR({final.value})" if final.kind == "var" else f"FINAL({short(final.raw or final.value)})"
+    final = quoted_value(final)
     if final.kind == "text":
         helper = _CALLS_HELPER.search(final.raw or final.value)
         if helper:
@@ -81,6 +82,8 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
         return Verdict(problem="\n\n".join([
             f"{written} is a placeholder, not an answer, so the run goes on. Put the answer itself inside "
             "FINAL(...).", *last_cell_hint(run, "write FINAL_VAR(name) on a line of its own")]))
+    if ran_code and seen_before(run, final.value):
+        return Verdict(answer=final.value)  # written after output that already showed it, a step ago
     if ran_code:
         return Verdict(problem=(
             f"{written} was set aside: it came in the same reply as code, before that code's output existed. "
@@ -143,10 +146,34 @@ def repl_expression(raw: str, namespace: dict[str, Any], helpers: set[str]) -> a
     return tree
 
 
+def quoted_value(final: FinalAnswer) -> FinalAnswer:
+    """FINAL_VAR('F291-7189') - a quoted value that cannot be a name - is FINAL('F291-7189')."""
+    raw = (final.raw or "").strip()
+    if final.kind == "var" and raw[:1] in "\"'" and raw and not final.value.strip().isidentifier():
+        return FinalAnswer("text", final.value.strip(), raw)
+    return final
+
+
+def seen_before(run: Run, answer: str) -> bool:
+    """Whether `answer` (a distinctive one: four characters or more) stood in output the model was
+    shown before this reply. Such an answer next to code rests on that output, not on a guess."""
+    text = answer.strip()
+    if len(text) < 4 or "\n" in text:
+        return False
+    pattern = re.compile(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])")
+    for m in run.messages[1:]:  # what came back from cells; the first message is the question and preview
+        if m.get("role") == "user":
+            shown = [str(m.get("content", ""))] + [str(r.get("content", "")) for r in m.get("tool_results") or []]
+            if any(pattern.search(part) for part in shown):
+                return True
+    return False
+
+
 def lenient_answer(run: Run, final: FinalAnswer | None) -> str | None:
     """The forced last answer: whatever the FINAL can give, without setting anything aside."""
     if final is None:
         return None
+    final = quoted_value(final)
     if final.kind == "var":
         return run.resolve_var(final.value) if final.value.strip("\"' ") in run.executor.namespace else None
     verdict = judge(run, final, ran_code=False, code_failed=False, how="code")
