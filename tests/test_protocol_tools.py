@@ -285,3 +285,23 @@ def test_a_placeholder_echoed_from_the_nudge_is_not_an_answer(oai, tmp_path):
                         protocol="tools")
     assert result.answer == "4721" and result.steps == 3
     assert "placeholder" in chats(oai)[2]["messages"][-1]["content"]
+
+
+QWEN_UNCLOSED = ('{{"name": "python", "arguments": {"code": "i = context.find(\'code is\'); '
+                 'print(context[i:i+12])}}}')  # the code string's closing quote is missing
+QWEN_ECHOED = ('<tools>\n{"type": "function", "function": {"name": "answer", "description": "Give the final answer", '
+               '"parameters": {"type": "object", "properties": {"text": {"type": "string"}}}}}\n</tools>')
+
+
+def test_a_json_tool_call_whose_code_string_never_closes_still_runs(oai, tmp_path):
+    result = ask_openai(oai, tmp_path, [QWEN_UNCLOSED, '{"text": "4721"}'], protocol="tools")
+    assert result.answer == "4721"
+    told = chats(oai)[1]["messages"][-1]["content"]
+    assert "Ran the code of your tool call written as JSON text" in told and "code is 4721" in told
+
+
+def test_a_tool_definition_echoed_back_is_neither_code_nor_an_answer(oai, tmp_path):
+    # Qwen once replied with the answer tool's own schema; we answered "object" from its parameters.
+    result = ask_openai(oai, tmp_path, [QWEN_ECHOED, answer(text="4721")], protocol="tools")
+    assert result.answer == "4721" and result.steps == 2
+    assert "called no tool" in chats(oai)[1]["messages"][-1]["content"]

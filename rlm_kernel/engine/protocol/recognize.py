@@ -44,6 +44,8 @@ _INVENTED_TURN = re.compile(
     r"|(?:First|Your|The next|Next) (?:next )?reply[^:\n]{0,12}|\(then you are shown"
     r"|Once its (?:output|result)[^:\n]{0,60})(?:\*\*)?[ \t]*:", re.M | re.I)
 _TOOL_CALL_TAGS = re.compile(r"</?tool_call>")
+#: A JSON tool call to python that does not parse (its code string never closes).
+_BROKEN_CALL = re.compile(r"""\{+\s*"name"\s*:\s*"(?:python|repl)"\s*,\s*"arguments"\s*:\s*\{\s*(?="code")""")
 
 
 @dataclass
@@ -154,12 +156,17 @@ def json_calls(text: str, skip: list) -> list[tuple[int, int, str, dict[str, str
     i = text.find("{")
     while i != -1:
         end = None if any(f.start <= i < f.end for f in skip) else _brace_end(text, i)
-        call = _as_call(_loads(text[i:end])) if end is not None else None
+        obj = _loads(text[i:end]) if end is not None else None
+        call = _as_call(obj)
         if call is not None and end is not None:
             calls.append((i, end, *call))
-            i = text.find("{", end)
-        else:
-            i = text.find("{", i + 1)
+        # past a whole object (a call, or a tool definition echoed back: never look inside it)
+        i = text.find("{", end if end is not None and obj is not None else i + 1)
+    if not calls:  # one malformed call, as Qwen writes them: `{"code": "print(x)}}}` (the quote never closes)
+        m = _BROKEN_CALL.search(text)
+        code = _code_argument(text[m.start():]) if m and not any(f.start <= m.start() < f.end for f in skip) else None
+        if m and code:
+            calls.append((m.start(), len(text), "python", {"code": code.rstrip().rstrip("}").rstrip()}))
     return calls
 
 
@@ -208,8 +215,8 @@ def _as_call(obj: object) -> tuple[str, dict[str, str]] | None:
         name, args = "python", obj
     elif name is None and set(obj) <= set(ANSWER_PARAMS):
         name, args = "answer", obj
-    if name is None or not isinstance(args, dict):
-        return None
+    if name is None or not isinstance(args, dict) or "properties" in args or "description" in fn:
+        return None  # not a call; a tool's definition echoed back (`{"type": "function", "function": {...}}`)
     return name, {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in args.items() if v is not None}
 
 
