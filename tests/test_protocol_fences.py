@@ -417,3 +417,21 @@ def test_a_short_or_unseen_answer_next_to_code_is_still_set_aside(srv, tmp_path)
     result = ask(srv, tmp_path, [reply, reply, "FINAL(done)"])
     assert result.answer == "done"  # "45" is two characters: seeing it once proves nothing
     assert all("set aside" in t for t in fed(srv)[:2])
+
+
+def test_a_finished_reply_whose_last_block_was_never_closed_runs_it(srv, tmp_path):
+    # Qwen's records reply ended with FINAL(total_amount) and no closing fence (stop_reason "stop", not the limit).
+    reply = ("Let's write the code.\n\n```repl\nimport re\ntotal = sum(int(n) for n in re.findall(r'\\d+', context))\n"
+             "FINAL(total)")
+    result = ask(srv, tmp_path, [reply])
+    assert result.answer == "4721" and result.answer_source == "code"
+
+
+def test_a_block_cut_off_at_the_token_limit_still_does_not_run(srv, tmp_path):
+    from rlm_kernel.testing import Reply
+
+    cut = Reply("```repl\nimport re\ntotal = sum(int(n) for n in re.findall(r'\\d+', context))\nFINAL(tot",
+                stop_reason="max_tokens")
+    result = ask(srv, tmp_path, [cut, "FINAL(4721)"])
+    assert result.answer == "4721" and result.steps == 2
+    assert not [e for e in result.run.events if e["type"] == "cell_started"]

@@ -34,7 +34,7 @@ class FencedProtocol(Protocol):
         self._last_outputs: str | None = None
 
     async def act(self, run: Run, c: Completion) -> Step:
-        reading = read_reply(c.text)
+        reading = read_reply(c.text, finished=c.stop_reason not in ("max_tokens", "length"))
         outputs: list[str] = []
         notes: list[str] = []
         failed = False
@@ -43,7 +43,9 @@ class FencedProtocol(Protocol):
             if run.answer["ready"]:
                 return Step(answer=str(run.answer["content"]), source="code")
             failed = failed or bool(run.last_outcome is not None and run.last_outcome.error)
-            if code.form != "fence":
+            if code.form == "unclosed":
+                out = f"(Ran your last block as cell {index} although its closing ``` was missing: close it.)\n{out}"
+            elif code.form != "fence":
                 out = f"(Ran the code of your {FORMS[code.form]} as cell {index}. {self.hint()})\n{out}"
             outputs.append(out)
             notes += self.code_mistakes(index, code.source)

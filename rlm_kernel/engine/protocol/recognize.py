@@ -71,27 +71,32 @@ class Reading:
     dropped_code: int = 0
 
 
-def read_reply(text: str) -> Reading:
-    """What `text` asks to run and answers, up to the first invented turn after its code."""
+def read_reply(text: str, *, finished: bool = False) -> Reading:
+    """What `text` asks to run and answers, up to the first invented turn after its code. With
+    `finished` (the model ended the reply itself, not the token limit), a last ```repl block whose
+    closing fence is missing runs too: the program is whole, only its fence was forgotten."""
     fences = _scan_fences(text)
     for m in _INVENTED_TURN.finditer(text):
         if any(f.start <= m.start() < f.end for f in fences):
             continue
-        head = _read(text[: m.start()])
+        head = _read(text[: m.start()], finished=finished)
         if head.codes:
             tail = text[m.start():]
-            rest = _read(tail)
+            rest = _read(tail, finished=finished)
             head.invented = tail.split("\n", 1)[0].strip()
             head.dropped_code = len(rest.codes)
             head.final = rest.final or head.final
             return head
-    return _read(text)
+    return _read(text, finished=finished)
 
 
-def _read(text: str) -> Reading:
+def _read(text: str, *, finished: bool = False) -> Reading:
     reading = Reading(codes=[Code(c) for c in extract_code_blocks(text)])
     masked = text
     fences = _scan_fences(text)
+    last = fences[-1] if fences else None
+    if finished and last is not None and not last.closed and last.tag in RUNNABLE_TAGS and does_something(last.body):
+        reading.codes.append(Code(last.body, "unclosed"))
 
     def in_fence(pos: int) -> bool:
         return any(f.start <= pos < f.end for f in fences)
