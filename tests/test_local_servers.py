@@ -218,7 +218,7 @@ def test_estimated_usage_lets_a_token_budget_trip(tmp_path) -> None:
 
 # --- the root window ----------------------------------------------------------------------------
 def test_root_feedback_is_cut_to_the_window_and_old_outputs_make_room(tmp_path) -> None:
-    replies = ["```repl\nprint(context[:40000])\n```"] * 4 + ["FINAL(seen)"]
+    replies = ["```repl\nprint(context[:40000])\n```"] * 6 + ["FINAL(seen)"]  # six outputs of ~1k tokens each
     with FakeOpenAI() as srv:
         srv.like("llama-cpp-python").context_window = 4_096
         srv.script(replies)
