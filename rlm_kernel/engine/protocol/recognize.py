@@ -22,7 +22,7 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from ..parser import RUNNABLE_TAGS, FinalAnswer, _scan_fences, extract_code_blocks, find_final
+from ..parser import RUNNABLE_TAGS, FinalAnswer, _scan_fences, find_final
 
 #: Parameter names under which tool-call text carries code.
 CODE_PARAMS = ("code", "source", "cell", "python", "program")
@@ -91,9 +91,10 @@ def read_reply(text: str, *, finished: bool = False) -> Reading:
 
 
 def _read(text: str, *, finished: bool = False) -> Reading:
-    reading = Reading(codes=[Code(c) for c in extract_code_blocks(text)])
-    masked = text
     fences = _scan_fences(text)
+    # the runnable blocks, as extract_code_blocks finds them, from the one scan
+    reading = Reading(codes=[Code(f.body) for f in fences if f.closed and f.tag in RUNNABLE_TAGS and f.body.strip()])
+    masked = text
     last = fences[-1] if fences else None
     if finished and last is not None and not last.closed and last.tag in RUNNABLE_TAGS and does_something(last.body):
         reading.codes.append(Code(last.body, "unclosed"))
