@@ -50,6 +50,26 @@ def model_error(client: AnthropicClient, **kwargs: Any) -> str:
     return message
 
 
+def test_only_watched_or_long_replies_are_streamed(fake_anthropic: FakeAnthropic) -> None:
+    """A sub-call nobody watches is one plain request (half the client CPU of a stream, which a wide
+    fan-out pays serially); a reply with a live view, or allowed a long output, streams."""
+    fake_anthropic.script(["quiet", "watched", "long"])
+    quiet = ask(client_for(fake_anthropic))
+    seen: list[str] = []
+    ask(client_for(fake_anthropic), on_text=seen.append)
+    ask(client_for(fake_anthropic), max_output_tokens=32_000)
+    assert [r.stream for r in fake_anthropic.requests] == [False, True, True]
+    assert quiet.text == "quiet" and quiet.stop_reason == "end_turn" and quiet.usage.output_tokens > 0
+    assert "".join(seen) == "watched"
+
+
+def test_a_plain_request_keeps_the_sdk_retries(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.inject(529, times=1, retry_after_ms=5)
+    fake_anthropic.script(["after a retry"])
+    assert ask(client_for(fake_anthropic)).text == "after a retry"
+    assert [r.stream for r in fake_anthropic.requests] == [False, False]
+
+
 def test_is_a_model_client() -> None:
     assert isinstance(AnthropicClient(api_key=KEY), ModelClient)
     assert AnthropicClient().label == "anthropic"

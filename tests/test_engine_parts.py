@@ -16,7 +16,7 @@ import time
 import pytest
 
 from rlm_kernel.engine import events as ev
-from rlm_kernel.engine.api import aresume, arun
+from rlm_kernel.engine.api import aresume, arun, rlm
 from rlm_kernel.engine.executor import HeadlessExecutor
 from rlm_kernel.engine.record import RunLog, list_runs
 from rlm_kernel.engine.steering import Steering
@@ -265,3 +265,35 @@ def test_only_literal_data_typed_into_context_is_dropped(code, kept, skipped):
     from rlm_kernel.engine.habits import drop_retyped_context
 
     assert drop_retyped_context(code) == (kept, skipped)
+
+
+def test_each_step_is_fsynced_once_before_the_next_request(tmp_path, monkeypatch):
+    """A step's end is on disk before the next paid request leaves; fsyncs are one per step (each sits
+    between two requests), not one per event."""
+    import rlm_kernel.engine.record as record
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        with open(f"/proc/self/fd/{fd}", encoding="utf-8") as fh:
+            synced.append(json.loads(fh.read().splitlines()[-1])["type"])
+
+    monkeypatch.setattr(record.os, "fsync", fsync)
+    at_request: list[list[str]] = []
+    with FakeAnthropic(root_model=ROOT) as srv:
+        replies = iter(["```repl\nx = 1\nprint(x)\n```", "```repl\ny = llm_query('two')\n```", "FINAL(done)"])
+
+        def respond(request):
+            if request.model == ROOT:
+                at_request.append(list(synced))
+                return next(replies)
+            return "sub"
+
+        srv.responder = respond
+        result = rlm("q", context="c", provider="anthropic", base_url=srv.base_url, api_key="k",
+                     runs_dir=str(tmp_path), protocol="fences")
+    assert result.answer == "done"
+    assert synced == [ev.FEEDBACK, ev.FEEDBACK, ev.RUN_FINISHED]
+    assert at_request == [[], [ev.FEEDBACK], [ev.FEEDBACK, ev.FEEDBACK]]

@@ -22,7 +22,7 @@ def test_warmup_builds_the_client_the_first_run_uses_without_calling_the_host(
     io = ModelIO()
     timings = warmup(io=io, provider="anthropic", base_url=fake_anthropic.base_url, api_key=KEY).result(timeout=60)
     assert "error" not in timings, timings
-    assert {"import", "io_thread", "client", "first_request"} <= set(timings)
+    assert {"import", "io_thread", "client", "first_request", "parser"} <= set(timings)
     assert fake_anthropic.requests == []  # the first-request path ran against a responder in this process
     [(ident, built)] = io.clients().items()
     assert built.sdk is not None  # the SDK client itself exists, not only our wrapper

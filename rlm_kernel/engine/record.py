@@ -14,11 +14,12 @@ from typing import Any
 
 from . import events as ev
 
-#: Events after which the log is fsynced: the step boundaries. Everything else is flushed, which
-#: survives a killed process; fsyncing each of 64 concurrent sub-calls would slow the batch.
+#: Events after which the log is fsynced: a step's end (its feedback, or the run's end when the step
+#: answered), once per step, since each fsync sits between two paid requests. Everything else is
+#: flushed, which survives a killed kernel; only a machine crash mid-step loses that step's reply.
 #: A Message Batch is durable once created: resume collects it instead of paying for it twice.
-_DURABLE = frozenset({ev.CELL_FINISHED, ev.TURN_FINISHED, ev.FEEDBACK, ev.RUN_FINISHED, ev.RUN_STARTED,
-                      ev.BUDGET_HIT, ev.NOTE, ev.BATCH_CREATED, ev.BATCH_FINISHED})
+_DURABLE = frozenset({ev.FEEDBACK, ev.RUN_FINISHED, ev.BUDGET_HIT, ev.NOTE, ev.BATCH_CREATED,
+                      ev.BATCH_FINISHED})
 
 
 def _json_default(obj: Any) -> Any:

@@ -86,7 +86,18 @@ def _warm(options: RLMOptions | None, io: ModelIO | None, overrides: dict[str, A
     t = _timed(timings, "client", t)
     if provider == "anthropic" and sdk is not None and not _proxied():
         io.call_sync(_first_request(sdk), timeout=30)
-        _timed(timings, "first_request", t)
+        t = _timed(timings, "first_request", t)
+    _read_a_reply()
+    _timed(timings, "parser", t)
+
+
+def _read_a_reply() -> None:
+    """Read one reply the way a run reads the first: the tokenizer's patterns compile on first use
+    (~10 ms) and the protocol's readers import lazily."""
+    from .protocol.recognize import hidden_finals, only_comments
+
+    hidden_finals("x = 1  # FINAL(x)\n")
+    only_comments("# a comment\n")
 
 
 async def _sdk_of(client: Any) -> Any:
@@ -100,15 +111,18 @@ def _proxied() -> bool:
 
 
 async def _first_request(sdk: Any) -> None:
-    """One streamed Messages request to a responder on 127.0.0.1 in this process, through a copy of
-    the run's SDK client that shares its HTTP client (so the same transport's lazy paths are taken)."""
+    """One streamed Messages request (a root turn) and one plain one (a sub-call) to a responder on
+    127.0.0.1 in this process, through a copy of the run's SDK client that shares its HTTP client (so
+    the same transport's lazy paths are taken)."""
     server = await asyncio.start_server(_answer, "127.0.0.1", 0)
     try:
         port = server.sockets[0].getsockname()[1]
         probe = sdk.with_options(base_url=f"http://127.0.0.1:{port}", max_retries=0, timeout=10.0)
-        async with probe.messages.stream(model="warmup", max_tokens=1,
-                                         messages=[{"role": "user", "content": "warm-up"}]) as stream:
+        params: dict[str, Any] = {"model": "warmup", "max_tokens": 1,
+                                  "messages": [{"role": "user", "content": "warm-up"}]}
+        async with probe.messages.stream(**params) as stream:
             await stream.get_final_message()
+        await probe.messages.create(**params)
     finally:
         server.close()
 
@@ -116,6 +130,10 @@ async def _first_request(sdk: Any) -> None:
 def _sse(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
 
+
+_MESSAGE = {"id": "msg_warmup", "type": "message", "role": "assistant", "model": "warmup",
+            "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1}}
 
 _STREAM = b"".join([
     _sse("message_start", {"message": {
@@ -139,10 +157,11 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
-        if length:
-            await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n"
-                     b"content-length: %d\r\n\r\n" % len(_STREAM) + _STREAM)
+        body = json.loads(await reader.readexactly(length)) if length else {}
+        reply, kind = (_STREAM, b"text/event-stream") if body.get("stream") else (
+            json.dumps(_MESSAGE).encode(), b"application/json")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\nconnection: close\r\n"
+                     b"content-length: %d\r\n\r\n" % (kind, len(reply)) + reply)
         await writer.drain()
     finally:
         writer.close()

@@ -1,6 +1,8 @@
 """ModelClient for the Anthropic Messages API, through the official SDK.
 
-Streams every call (text deltas go to `on_text` as they arrive), leaves retries to the SDK
+Streams every call someone watches (text deltas go to `on_text` as they arrive) and every long one;
+a sub-call nobody watches is one plain request, which costs the model-I/O thread about half the CPU
+of a stream (a 64-way fan-out's spread is that CPU, serialised). Leaves retries to the SDK
 (it backs off and honours retry-after), marks prompt-cache breakpoints so each turn of a growing
 conversation reads the previous turn's prefix, and turns the SDK's final failure into a
 ModelError a person can act on, never carrying the API key."""
@@ -24,6 +26,9 @@ from .tooluse import ToolInputs, anthropic_messages, anthropic_tools
 EPHEMERAL = {"type": "ephemeral"}
 #: The API accepts at most this many cache_control blocks per request.
 MAX_BREAKPOINTS = 4
+#: Replies allowed more output tokens than this are streamed even when nobody watches: events keep a
+#: minutes-long request's connection alive. Below the SDK's own non-streaming ceiling (~21k tokens).
+STREAM_ABOVE_TOKENS = 16_384
 _FAMILY = re.compile(r"^claude-[a-z]+-(\d+)(?:-\d+)?$")
 
 
@@ -157,10 +162,12 @@ class AnthropicClient(SDKClient):
             if cache and not system_param:  # no system block to carry the breakpoint: the tools do
                 params["tools"][-1]["cache_control"] = EPHEMERAL
         started = time.perf_counter()
-        final = await self._attempt(sdk, params, model, on_text, on_tool)
+        watched = on_text is not None or on_tool is not None or max_output_tokens > STREAM_ABOVE_TOKENS
+        attempt = self._attempt if watched else self._plain
+        final = await attempt(sdk, params, model, on_text, on_tool)
         if final is None or final.stop_reason is None:
             # The stream ended before the reply did (a proxy or a local server dropped it): once more.
-            final = await self._attempt(sdk, params, model, on_text, on_tool) or final
+            final = await attempt(sdk, params, model, on_text, on_tool) or final
             if final is None or (final.stop_reason is None and not final.content):
                 raise self._error(
                     f"{self.base_url} returned an empty reply with no stop reason for {model}, twice: the stream "
@@ -204,6 +211,16 @@ class AnthropicClient(SDKClient):
                     return await stream.get_final_message()
                 except AssertionError:  # the SDK's way of saying no message_start ever came
                     return None
+        except anthropic.AnthropicError as err:
+            raise self._error(self._explain(err, model)) from None
+        except httpx2.HTTPError as err:
+            raise self._broken(err) from None
+
+    async def _plain(self, sdk: anthropic.AsyncAnthropic, params: dict[str, Any], model: str,
+                     on_text: TextCallback | None, on_tool: ToolCallback | None) -> Any:
+        """One non-streamed request (nobody watches its text): the message, as `_attempt` gives it."""
+        try:
+            return await sdk.messages.create(**params)
         except anthropic.AnthropicError as err:
             raise self._error(self._explain(err, model)) from None
         except httpx2.HTTPError as err:
