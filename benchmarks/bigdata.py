@@ -7,7 +7,9 @@ through `rlm()` with `context` set to its path.
 Each measurement runs in a fresh worker process with a scripted fake Anthropic server on loopback whose
 root "model" writes the code a model would (an SQL count; a streaming regex count), so the figures are
 the engine's own: time from `rlm()` to the first root request (the root sees only metadata), resident
-memory growth of the process over the run, and whether the exact count came back. Results go to
+memory growth of the process over the run, and whether the exact count came back. Each worker first
+warms up as the kernel does when it starts (SDK client, first-request path; untimed), so the first
+request measures what a notebook's first question over the data pays. Results go to
 benchmarks/results/bigdata.{json,md}."""
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def worker(kind: str, root: Path) -> dict[str, Any]:
 
     import anthropic  # noqa: F401 - warm, as the kernel imports it at start: this measures the data path
 
-    from rlm_kernel import rlm
+    from rlm_kernel import rlm, warmup
     from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
     from .procmem import PeakSampler, tree_rss
@@ -121,6 +123,10 @@ def worker(kind: str, root: Path) -> dict[str, Any]:
     question, sub, replies = POLICIES[kind]
     with FakeAnthropic(root_model="claude-sonnet-5-5") as srv, PeakSampler(0.01) as peak:
         srv.route(root=replies, sub="unused")
+        connect = {"provider": "anthropic", "base_url": srv.base_url, "api_key": "bench", "max_retries": 0}
+        # What the kernel does as it starts, before anyone can type a question: the SDK client and its
+        # first-request path. Not timed; the data path (DuckDB's import included) is.
+        warmup(**connect).result(timeout=60)
         base = tree_rss()
         t0 = time.monotonic()
         first_request: list[float] = []
@@ -133,8 +139,7 @@ def worker(kind: str, root: Path) -> dict[str, Any]:
 
         w = threading.Thread(target=watch, daemon=True)
         w.start()
-        result = rlm(question, context=str(root / sub), provider="anthropic", base_url=srv.base_url,
-                     api_key="bench", runs_dir=str(root / "runs"), max_retries=0, cell_timeout=None)
+        result = rlm(question, context=str(root / sub), runs_dir=str(root / "runs"), cell_timeout=None, **connect)
         elapsed = time.monotonic() - t0
         w.join()
     return {"answer": result.answer, "status": result.status, "first_request_s": round(first_request[0], 4),
@@ -187,7 +192,10 @@ def report_md(out: dict[str, Any]) -> str:
     for kind, r in out["runs"].items():
         lines.append(f"| {kind} | {r['first_request_s']:.3f} s | {r['run_s']:.1f} s | {r['rss_growth_mb']:.0f} MB | "
                      f"{r['answer']} | {'yes' if r['exact'] else 'NO (expected ' + str(r['expected']) + ')'} |")
-    lines += ["", "Targets (issue 11): first root request < 1 s, RSS growth < 300 MB, exact count."]
+    lines += ["", "First root request: from `rlm()` to the request's arrival, DuckDB's import, the file listing and "
+              "the metadata included; each worker warmed up first as the kernel does when it starts (SDK client "
+              "and first-request path, untimed). The root model is a scripted fake that writes the code.",
+              "", "Targets (issue 11): first root request < 1 s, RSS growth < 300 MB, exact count."]
     return "\n".join(lines) + "\n"
 
 

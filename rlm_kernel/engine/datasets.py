@@ -350,8 +350,7 @@ class Table(_OnDisk):
                 if self.memory_limit:
                     con.execute(f"SET memory_limit = '{self.memory_limit}'")
                 reader = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}[self.format]
-                files = "[" + ", ".join(_sql_str(str(p)) for p in self.paths) + "]"
-                con.execute(f"CREATE VIEW context AS SELECT * FROM {reader}({files})")
+                con.execute(f"CREATE VIEW context AS SELECT * FROM {reader}({self._file_list()})")
                 self._con = con
             return self._con
 
@@ -396,8 +395,14 @@ class Table(_OnDisk):
     def count(self) -> int:
         """Exact number of rows (Parquet answers from its footers; CSV and JSON lines are scanned once)."""
         if self._rows is None:
-            self._rows = int(self._scalar("SELECT count(*) FROM context")[0][0])
+            # Parquet: the footers' row counts, summed (a count(*) over the view also plans a scan: ~5x slower).
+            query = (f"SELECT sum(num_rows) FROM parquet_file_metadata({self._file_list()})"
+                     if self.format == "parquet" else "SELECT count(*) FROM context")
+            self._rows = int(self._scalar(query)[0][0] or 0)
         return self._rows
+
+    def _file_list(self) -> str:
+        return "[" + ", ".join(_sql_str(str(p)) for p in self.paths) + "]"
 
     def head(self, n: int = 5) -> Any:
         return self.sql(f"SELECT * FROM context LIMIT {int(n)}")
@@ -421,7 +426,9 @@ class Table(_OnDisk):
         sample = ""
         if preview_chars:  # plain rows, no pandas: describing must stay cheap (pandas alone imports for ~1 s)
             names = [n for n, _ in schema]
-            rows_ = self._scalar("SELECT * FROM context LIMIT 5")
+            first = _sql_str(str(self.paths[0]))  # a sample needs one file: the view would open them all
+            rows_ = self._scalar(f"SELECT * FROM read_parquet({first}) LIMIT 5" if self.format == "parquet"
+                                 else "SELECT * FROM context LIMIT 5")
             sample = "\n".join([" | ".join(names)] + [" | ".join(_cell(v) for v in r) for r in rows_])
             sample = sample[:preview_chars]
         return {"size": self.total_bytes, "size_unit": "bytes on disk", "size_estimated": False,
