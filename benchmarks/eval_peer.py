@@ -25,7 +25,9 @@ def run_rlms(task: Any, spec: dict[str, Any]) -> dict[str, Any]:
     from rlm import RLM
     from rlm.logger import RLMLogger
 
-    kwargs = {"base_url": spec["base_url"], "api_key": spec["api_key"]}
+    kwargs: dict[str, Any] = {"base_url": spec["base_url"], "api_key": spec["api_key"]}
+    if spec.get("temperature") is not None:
+        kwargs["sampling_args"] = {"temperature": spec["temperature"]}
     logger = RLMLogger()
     engine = RLM(backend="openai", backend_kwargs={"model_name": spec["model"], **kwargs},
                  other_backends=["openai"], other_backend_kwargs=[{"model_name": spec["sub_model"], **kwargs}],
@@ -52,6 +54,8 @@ def run_dspy(task: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     lm = {"api_base": spec["base_url"], "api_key": spec["api_key"], "cache": False}
+    if spec.get("temperature") is not None:
+        lm["temperature"] = spec["temperature"]
     root = dspy.LM(f"openai/{spec['model']}", **lm)
     sub = dspy.LM(f"openai/{spec['sub_model']}", **lm)
     program = dspy.RLM("context, query -> answer", max_iters=spec["max_iterations"], sub_lm=sub,

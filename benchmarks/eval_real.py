@@ -149,7 +149,7 @@ def rlm_options(args: argparse.Namespace, prices: dict[str, dict[str, float]]) -
         opts.update(max_cost=args.max_cost, prices=prices or None)
     if args.window:
         opts["context_window"] = args.window
-    for name in ("protocol", "prompt"):
+    for name in ("protocol", "prompt", "temperature"):
         if getattr(args, name) is not None:
             opts[name] = getattr(args, name)
     opts.update(args.options)
@@ -191,8 +191,9 @@ def run_direct(task: Task, client: Any, args: argparse.Namespace, prices: dict[s
     t0 = time.monotonic()
     try:
         if args.provider == "openai":
+            sampling = {"temperature": args.temperature} if args.temperature is not None else {}
             reply = client.chat.completions.create(
-                model=args.model, max_tokens=256, timeout=args.timeout or 600.0,
+                model=args.model, max_tokens=256, timeout=args.timeout or 600.0, **sampling,
                 messages=[{"role": "system", "content": DIRECT_SYSTEM}, {"role": "user", "content": prompt}])
             row.answer = reply.choices[0].message.content or ""
             u = reply.usage
@@ -231,7 +232,8 @@ def run_peer(peer: str, task: Task, args: argparse.Namespace) -> Row:
     dest = transcript_path(args, peer, task, "json")
     spec = {"system": peer, "kind": task.kind, "size": task.size, "seed": task.seed, "model": args.model,
             "sub_model": args.sub_model, "base_url": args.base_url, "api_key": args.api_key or "not-needed",
-            "max_iterations": args.max_iterations, "timeout": args.timeout, "transcript": str(dest)}
+            "max_iterations": args.max_iterations, "timeout": args.timeout, "transcript": str(dest),
+            "temperature": args.temperature}
     t0 = time.monotonic()
     limit = (args.timeout or 600.0) + 60.0
     try:
@@ -359,6 +361,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "the server reports, else 8,192)")
     p.add_argument("--protocol", default=None, help="passed to rlm(protocol=...) when given (tools|fences)")
     p.add_argument("--prompt", default=None, help="passed to rlm(prompt=...) when given")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature for every system (openai only; default: the server's)")
     p.add_argument("--option", dest="option_items", action="append", default=[], metavar="KEY=VALUE",
                    help="any other rlm() option, passed through (repeatable)")
     p.add_argument("--max-cost", type=float, help="dollar cap per RLM run (models with a known price)")

@@ -54,3 +54,33 @@ def test_demo_model_handles_every_context_type(tmp_path, context):
     log = result.run
     assert log.started()["demo"] is True
     assert any(e["type"] == ev.SUBCALL_FINISHED for e in log.events)
+
+
+def test_temperature_reaches_every_request_and_unset_leaves_the_default(tmp_path):
+    """`temperature=0` (repeatable runs on a local server) goes on root turns and sub-calls alike;
+    unset, no request carries one, so the server's default applies."""
+
+    seen = {}
+    for temperature in (0.0, None):
+        replies = iter(["```repl\nx = llm_query('hi')\nprint(x)\n```", "FINAL_VAR(x)"])
+
+        def respond(request, replies=replies):
+            return next(replies) if request["model"] == "root-m" else "ok"
+
+        with FakeOpenAI() as srv:
+            srv.responder = respond
+            result = rlm("q", context="c", provider="openai", base_url=srv.base_url, model="root-m",
+                         sub_model="sub-m", protocol="fences", runs_dir=str(tmp_path), temperature=temperature)
+            seen[temperature] = [(r["model"], r.get("temperature")) for r in srv.requests if "messages" in r]
+        assert result.answer == "ok"
+    assert {m for m, _ in seen[0.0]} == {"root-m", "sub-m"}
+    assert all(t == 0.0 for _, t in seen[0.0])
+    assert all(t is None for _, t in seen[None])
+
+
+def test_temperature_with_anthropic_says_why_not(tmp_path):
+    from rlm_kernel.engine.clientset import ConfigError
+
+    with pytest.raises(ConfigError, match="Anthropic Messages API takes no sampling parameters"):
+        rlm("q", context="c", provider="anthropic", api_key="k", base_url="http://127.0.0.1:9",
+            runs_dir=str(tmp_path), temperature=0.0)

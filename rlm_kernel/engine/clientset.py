@@ -92,6 +92,9 @@ def make_clients(options: RLMOptions, io: ModelIO) -> ClientSet:
         demo = io.client(("demo",), DemoClient)
         return ClientSet(demo, demo, DEMO_ROOT, DEMO_SUB, DemoClient.label, demo=True)
     if provider == "anthropic":
+        if options.temperature is not None:
+            raise ConfigError("temperature is for OpenAI-compatible servers: the Anthropic Messages API takes no "
+                              "sampling parameters; leave temperature unset for Anthropic models")
         key = options.api_key or os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
         if not key:
             raise ConfigError(NO_KEY)

@@ -245,7 +245,8 @@ class Run:
         tools = {"tools": self.protocol.tools, "on_tool": live.on_tool} if self.protocol.tools else {}
         request = self.clients.root.complete(model=self.model, system=self.system, messages=messages,
                                              max_output_tokens=max_tokens, on_text=live.on_text,
-                                             cache=self.options.cache, **tools)
+                                             cache=self.options.cache, temperature=self.options.temperature,
+                                             **tools)
         remaining = self.budget.remaining_time()
         try:
             async with asyncio.timeout(remaining):
@@ -406,7 +407,7 @@ class Run:
                                              self.options.max_output_tokens)
             c = await self.clients.sub.complete(
                 model=model, system="", messages=[{"role": "user", "content": prompt}],
-                max_output_tokens=max_tokens, cache=False)
+                max_output_tokens=max_tokens, cache=False, temperature=self.options.temperature)
         except BaseException as exc:
             memo.pop(key, None)  # a failure is not remembered: the next ask tries again
             shared.set_exception(exc if isinstance(exc, Exception) else ModelError("sub-call cancelled"))

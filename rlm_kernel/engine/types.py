@@ -121,11 +121,13 @@ class ModelClient(Protocol):
         cache: bool = True,
         tools: list[ToolSpec] | None = None,
         on_tool: ToolCallback | None = None,
+        temperature: float | None = None,
     ) -> Completion:
         """Send one request. `messages` are `{"role": "user"|"assistant", "content": str}`; with
         native tool use an assistant message may add `tool_calls` (ToolCall dicts) and a user message
         `tool_results` (`{"id", "content", "is_error"}`), which the client puts in its API's shape.
-        With `cache`, the client marks cache breakpoints where its API supports them."""
+        With `cache`, the client marks cache breakpoints where its API supports them; `temperature`
+        None leaves the provider's default."""
         ...
 
     def context_window(self, model: str) -> int | None:

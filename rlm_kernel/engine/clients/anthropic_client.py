@@ -151,10 +151,12 @@ class AnthropicClient(SDKClient):
         cache: bool = True,
         tools: list[ToolSpec] | None = None,
         on_tool: ToolCallback | None = None,
+        temperature: float | None = None,
     ) -> Completion:
         sdk = self._client()
         system_param, msgs = build_request(system, messages, cache)
         params: dict[str, Any] = {"model": model, "max_tokens": max_output_tokens, "messages": msgs}
+        # `temperature`: the Messages API (SDK 2.x) takes no sampling parameters; make_clients refuses it.
         if system_param:
             params["system"] = system_param
         if tools:

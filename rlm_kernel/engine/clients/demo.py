@@ -117,8 +117,8 @@ class DemoClient:
 
     async def complete(self, *, model: str, system: str, messages: list[dict[str, Any]], max_output_tokens: int,
                        on_text: TextCallback | None = None, cache: bool = True, tools: list[ToolSpec] | None = None,
-                       on_tool: ToolCallback | None = None) -> Completion:
-        t0 = time.perf_counter()
+                       on_tool: ToolCallback | None = None, temperature: float | None = None) -> Completion:
+        t0 = time.perf_counter()  # a scripted policy: the same reply at any temperature
         if self.latency:
             await asyncio.sleep(self.latency)
         prompt = str(messages[-1]["content"])

@@ -152,9 +152,12 @@ class OpenAICompatClient(SDKClient):
         cache: bool = True,
         tools: list[ToolSpec] | None = None,
         on_tool: ToolCallback | None = None,
+        temperature: float | None = None,
     ) -> Completion:
         msgs = ([{"role": "system", "content": system}] if system else []) + openai_messages(messages)
         params: dict[str, Any] = {"model": model, "messages": msgs, "max_tokens": max_output_tokens}
+        if temperature is not None:
+            params["temperature"] = temperature
         if tools:
             params["tools"] = openai_tools(tools)
         started = time.perf_counter()
