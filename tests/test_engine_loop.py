@@ -126,7 +126,7 @@ def test_cell_timeout_interrupts_a_runaway_cell(srv, tmp_path):
 
 def test_clobbered_helpers_and_context_are_restored(srv, tmp_path):
     result = ask(srv, tmp_path, [
-        "```repl\ncontext = None\ndel llm_query\nllm_query_batched = 3\n```",
+        "```repl\ncontext = context[:2]\ndel llm_query\nllm_query_batched = 3\n```",
         "```repl\nprint(len(context), llm_query('hi'), callable(llm_query_batched))\n```",
         "FINAL(ok)",
     ], context="abcdef", sub="pong")

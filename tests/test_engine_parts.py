@@ -257,11 +257,17 @@ def test_replay_answers_a_repeated_prompt_in_the_order_it_was_answered(tmp_path)
     ("x = 1\ncontext = ['a', 'b']\nprint(x)", "x = 1\nprint(x)", [2]),
     ("context_0 = f'{1}'\nprint(1)", "print(1)", [1]),
     ("context = context.lower()\nprint(1)", "context = context.lower()\nprint(1)", []),  # real work: left alone
-    ("context = None\n", "context = None\n", []),  # not data: restored after the cell, as any rebinding
+    ("context = json.loads(context)\n", "context = json.loads(context)\n", []),
+    ("context = None\nprint(1)", "print(1)", [1]),  # not the input either
+    ("import re\ncontext = str(12009)\nprint(re.findall('x', context))", "import re\nprint(re.findall('x', context))",
+     [2]),  # Qwen's stand-in for a 12,009-character string
+    ("import re\ncontext = str of 12,009 characters, 1 lines\nm = re.search('n', context)\n",
+     "import re\nm = re.search('n', context)\n", [2]),  # the description retyped: the rest parses and runs
     ("def f():\n    context = 'local'\n", "def f():\n    context = 'local'\n", []),  # not top level
-    ("context = '''unclosed", "context = '''unclosed", []),  # does not parse: runs as written, and fails
+    ("context = '" + "''unclosed", "context = '" + "''unclosed", []),  # nothing else to run: as written, and fails
+    ("context = str of it\nprint(", "context = str of it\nprint(", []),  # the rest does not parse either
 ])
-def test_only_literal_data_typed_into_context_is_dropped(code, kept, skipped):
+def test_what_is_not_the_input_is_not_assigned_to_context(code, kept, skipped):
     from rlm_kernel.engine.habits import drop_retyped_context
 
     assert drop_retyped_context(code) == (kept, skipped)

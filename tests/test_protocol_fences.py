@@ -373,7 +373,8 @@ def test_a_preview_retyped_into_context_is_skipped_and_the_cell_runs_on_the_real
     assert result.answer == "4721" and result.steps == 2  # FINAL_VAR(expression) reads like FINAL(expression)
     told = fed(srv)[0]
     assert "Output of cell 1:\n4721" in told
-    assert "lines 3-7 of your cell typed data into `context` and did not run" in told and "rebound" not in told
+    assert "lines 3-7 of your cell assigned `context` something that is not the input, and did not run" in told
+    assert "rebound" not in told
     [cell] = [e for e in result.run.events if e["type"] == "cell_started"]
     assert 'context = """' not in cell["code"] and "re.search" in cell["code"]  # the record shows what ran
 
@@ -435,3 +436,15 @@ def test_a_block_cut_off_at_the_token_limit_still_does_not_run(srv, tmp_path):
     result = ask(srv, tmp_path, [cut, "FINAL(4721)"])
     assert result.answer == "4721" and result.steps == 2
     assert not [e for e in result.run.events if e["type"] == "cell_started"]
+
+
+def test_the_context_description_retyped_as_code_is_skipped_and_the_rest_runs(srv, tmp_path):
+    # Qwen's NIAH cell on the local model: the prompt's description of `context` typed in as an assignment,
+    # which does not parse; before this, the whole cell failed and the next turns searched `str(12009)`.
+    reply = ('```repl\nimport re\n\ncontext = str of 12,009 characters, 1 lines\n'
+             'm = re.search(r"code is (\\d+)", context)\nprint(m.group(1))\n```')
+    result = ask(srv, tmp_path, [reply, "FINAL(4721)"])
+    told = fed(srv)[0]
+    assert "Output of cell 1:\n4721" in told and "SyntaxError" not in told
+    assert "line 3 of your cell assigned `context` something that is not the input" in told
+    assert result.answer == "4721"

@@ -332,10 +332,12 @@ class Run:
                     f"or use llm_query_batched. Output before the timeout:")
         notes = "".join(f"\nNote: your code rebound `{n}`; it has been restored." for n in restored)
         if skipped:
-            where = f"line {skipped[0]}" if len(skipped) == 1 else f"lines {skipped[0]}-{skipped[-1]}"
-            notes += (f"\nNote: {where} of your cell typed data into `context` and did not run: `context` already "
-                      "holds the whole input (the preview showed only a part). The rest of the cell ran on the real "
-                      "`context`. Never retype it.")
+            contiguous = skipped == list(range(skipped[0], skipped[-1] + 1))
+            where = (f"line {skipped[0]}" if len(skipped) == 1 else f"lines {skipped[0]}-{skipped[-1]}" if contiguous
+                     else "lines " + ", ".join(map(str, skipped)))
+            notes += (f"\nNote: {where} of your cell assigned `context` something that is not the input, and did "
+                      "not run: `context` already holds the whole input (the preview showed only a part). The rest "
+                      "of the cell ran on the real `context`. Never assign to it.")
         if self._memo_hits:
             notes += (f"\nNote: {self._memo_hits} of {self._asked} prompts repeated an earlier prompt and were "
                       "answered once from memory; vary them if you wanted independent samples, or run with "
