@@ -124,3 +124,15 @@ def test_binary_outputs_are_recorded_as_the_notebook_gets_them(kernel: KernelSes
     recorded = [o["data"]["image/png"] for o in outcome["outputs"]]
     shown = [o["data"]["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
     assert recorded == shown == ["iVBORy1ieXRlcw=="] * 2  # base64, as on the wire and in .ipynb files
+
+
+def test_a_traceback_names_the_generated_cell_as_the_tree_does(kernel: KernelSession) -> None:
+    """The tree shows a generated cell as `Cell 1 [n]`; its traceback says `Cell rlm[n]`, not the
+    `%%rlm` cell's own `In[k]`, and an ordinary cell's traceback is IPython's as ever."""
+    kernel.run("_ex = ShellExecutor(get_ipython())")
+    kernel.run("_o = await _ex.run_cell('x = 1', timeout=10)")
+    kernel.run("_o = await _ex.run_cell('def f():\\n    return 1 / 0\\nf()', timeout=10)")
+    tb = "\n".join(json.loads(kernel.run("print(json.dumps(_o.error['traceback']))").outputs[0]["text"]))
+    assert "Cell rlm[2], line 3" in tb and "Cell rlm[2], line 2, in f" in tb and "In[" not in tb
+    plain = kernel.run("def g():\n    return 1 / 0\ng()")
+    assert "Cell In[" in plain.text and "rlm[" not in plain.text

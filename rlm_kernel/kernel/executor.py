@@ -184,6 +184,9 @@ class ShellExecutor:
         self.cells_run += 1
         collector = OutputCollector(self.cells_run)
         outcome = CellOutcome(execution_count=self.cells_run)
+        label = getattr(self.shell.compile, "label", None)  # the RLM kernel's compiler (kernel/compiler.py)
+        if label is not None:
+            label(code, f"rlm[{self.cells_run}]")
         start = time.perf_counter()
         with self._capture(collector):
             result, stop = await self._execute(code, timeout, outcome)

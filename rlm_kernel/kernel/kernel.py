@@ -9,15 +9,18 @@ import threading
 from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
+from traitlets import Type
 
 from .. import __version__
 from . import magics, transform
+from .compiler import RLMCompiler
 from .config import RLMSettings
 
 
 class RLMKernel(IPythonKernel, RLMSettings):
     implementation = "rlm_kernel"
     implementation_version = __version__
+    compiler_class = Type(RLMCompiler)  # tracebacks of generated cells say rlm[N], as the tree does
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
