@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .run import Config
 
+#: The root's preview of the context (RLMOptions.preview_chars' default for a large window).
+PREVIEW_CHARS = 2000
+
 SECTION_METRICS = {
     "overhead": ["wall", "overhead_s", "overhead_ratio", "first_root_request_s"],
     "fanout": ["wall", "overhead_ratio", "fanout_in_repl_s", "fanout_server_span_s"],
@@ -51,6 +54,7 @@ def summarize(trials: list[dict[str, Any]], cfg: Config) -> dict[str, Any]:
             if section == "scale":
                 peak = max(best.get("rss_peak_tree", 0), best.get("rss_peak_self", 0))
                 entry.update(context_chars=best["context_chars"], context_chars_to_root=best["context_chars_to_root"],
+                             context_chars_per_request=best.get("context_chars_per_request"),
                              rss_overhead_bytes=peak - best["rss_before"],
                              rss_overhead_ratio=(peak - best["rss_before"]) / best["context_chars"])
             sec[key] = entry
@@ -112,12 +116,14 @@ def ratios(summary: dict[str, Any], cfg: Config) -> dict[str, float]:
 
 
 def targets(summary: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
-    """Our targets from issue 6, each with the measured value and whether it is met."""
+    """Our targets (issue 6, tightened by issue 11 for a notebook's first question), each with the
+    measured value and whether it is met."""
     rows: list[dict[str, Any]] = []
     for e in pick(summary, "overhead", "ours"):
         if "overhead_ratio" in e:
-            rows.append({"target": f"orchestration overhead ≤ 3 % of the critical path ({e['phase']} call)",
-                         "value": f"{e['overhead_ratio']:.1%}", "met": e["overhead_ratio"] <= 0.03})
+            limit = 0.02 if e["phase"] == "cold" else 0.03
+            rows.append({"target": f"orchestration overhead ≤ {limit:.0%} of the critical path ({e['phase']} call)",
+                         "value": f"{e['overhead_ratio']:.1%}", "met": e["overhead_ratio"] <= limit})
     for e in pick(summary, "fanout", f"ours c={cfg.fanout}"):
         if "fanout_in_repl_s" in e:
             rows.append({"target": f"{cfg.fanout}-way fan-out in ≤ 1.3 s at {cfg.sub_latency} s per sub-call "
@@ -131,10 +137,12 @@ def targets(summary: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
     for e in pick(summary, "scale", "ours"):
         if e.get("context_chars") != big or "rss_overhead_ratio" not in e:
             continue
-        rows.append({"target": f"{big:,} chars: first root request in < 1 s",
-                     "value": f"{e['first_root_request_s']:.3f} s", "met": e["first_root_request_s"] < 1.0})
+        rows.append({"target": f"{big:,} chars: first root request in < 0.1 s",
+                     "value": f"{e['first_root_request_s']:.3f} s", "met": e["first_root_request_s"] < 0.1})
         rows.append({"target": f"{big:,} chars: RSS overhead < 10 % of the context",
                      "value": f"{e['rss_overhead_ratio']:.1%}", "met": e["rss_overhead_ratio"] < 0.10})
-        rows.append({"target": f"{big:,} chars: no context characters sent to the root",
-                     "value": f"{e['context_chars_to_root']:,}", "met": e["context_chars_to_root"] == 0})
+        if e.get("context_chars_per_request") is not None:
+            most = e["context_chars_per_request"]
+            rows.append({"target": f"{big:,} chars: only the preview reaches the root (≤ {PREVIEW_CHARS:,} context "
+                                   "chars per request)", "value": f"{most:,}", "met": most <= PREVIEW_CHARS})
     return rows

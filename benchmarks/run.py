@@ -146,7 +146,9 @@ class Bench:
         if roots:
             row["first_root_request_s"] = roots[0].time - call["t_start"]
         texts = [request_text(r) for r in roots]
-        row["context_chars_to_root"] = sum(context_chars_in(t) for t in texts)
+        per_request = [context_chars_in(t) for t in texts]
+        row["context_chars_to_root"] = sum(per_request)
+        row["context_chars_per_request"] = max(per_request, default=0)
         row["root_prompt_tokens"] = [prompt_tokens(r) for r in roots]
         found = [float(m) for t in texts for m in FANOUT_RE.findall(t)]
         if found:
