@@ -1,0 +1,34 @@
+"""The front-end unit tests draw saved run states kept in widgets/test/fixtures. This checks that
+they still look like what the kernel saves today, so the renderer is never tested against a shape
+the kernel no longer sends. When it fails: `python tests/widget_fixtures.py` and look at the diff."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import widget_fixtures as wf
+
+
+def shape(state: dict[str, Any]) -> dict[str, Any]:
+    """What the renderer relies on: the payload's and header's keys, each item type's keys and how
+    many there are, and the output types and mime types inside cells."""
+    keys: dict[str, set[str]] = {}
+    outputs: set[str] = set()
+    for item in state["items"]:
+        keys.setdefault(item["type"], set()).update(item)
+        for out in item.get("outputs") or []:
+            outputs.add(out["output_type"])
+            outputs.update(f"{out['output_type']}:{m}" for m in out.get("data") or {})
+    return {"payload": sorted(state), "header": sorted(state["header"]),
+            "items": {t: sorted(k) for t, k in sorted(keys.items())},
+            "counts": dict(Counter(i["type"] for i in state["items"])), "outputs": sorted(outputs)}
+
+
+def test_the_analysis_fixture_is_what_the_kernel_saves_now():
+    saved = json.loads((wf.FIXTURES / "analysis.json").read_text())
+    now = wf.make("analysis")
+    assert shape(now) == shape(saved)
+    answer = next(i["answer"] for i in now["items"] if i["type"] == "run_finished" and i["run_id"] == "root")
+    assert answer == next(i["answer"] for i in saved["items"] if i["type"] == "run_finished" and i["run_id"] == "root")
