@@ -1,8 +1,9 @@
 """The run states the front-end unit tests (widgets/test/*.spec.ts) draw, made by real runs.
 
-Each fixture is the `application/vnd.rlm.run+json` part of a `%%rlm` cell executed by the real rlm
-kernel (nbclient) against the fake Anthropic server: exactly what a saved notebook holds, so the
-renderer is tested on what the kernel really sends. Random ids and clock times are replaced by
+Each fixture is the tree output (its mime bundle: the static text/html and the
+`application/vnd.rlm.run+json` run state) of a `%%rlm` cell executed by the real rlm kernel
+(nbclient) against the fake Anthropic server: exactly what a saved notebook holds, so the renderer
+is tested on what the kernel really sends. Random ids and clock times are replaced by
 stable ones so the files stay put in git; tests/test_widget_fixtures.py fails when the kernel's
 output shape moves away from them.
 
@@ -24,7 +25,7 @@ if str(ROOT_DIR) not in sys.path:
 
 from rlm_kernel.kernel.testing import jupyter_sandbox  # noqa: E402
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic  # noqa: E402
-from rlm_kernel.widget.view import RUN_MIME  # noqa: E402
+from rlm_kernel.widget.view import RUN_MIME, saved_items  # noqa: E402
 
 FIXTURES = ROOT_DIR / "widgets" / "test" / "fixtures"
 ROOT = "claude-sonnet-5-5"
@@ -78,24 +79,27 @@ def magic(srv: FakeAnthropic, question: str, extra: str = "") -> str:
     return f"%%rlm --provider anthropic --base-url {srv.base_url} --model {ROOT} --max-retries 0 {extra}\n{question}"
 
 
-def run_state(nb: Any) -> dict[str, Any]:
-    """The run part of the last cell's tree output."""
-    return next(o["data"][RUN_MIME] for o in nb.cells[-1].outputs if RUN_MIME in o.get("data", {}))
+def tree_output(nb: Any) -> dict[str, Any]:
+    """The mime bundle of the last cell's tree output (text/plain, the static text/html, RUN_MIME)."""
+    return dict(next(o["data"] for o in nb.cells[-1].outputs if RUN_MIME in o.get("data", {})))
 
 
 def _run(srv: FakeAnthropic, question: str, context: str, extra: str = "") -> dict[str, Any]:
-    """One `%%rlm` cell run by the real kernel; its saved run state, made stable."""
+    """One `%%rlm` cell run by the real kernel; its saved tree output, made stable."""
     with tempfile.TemporaryDirectory() as tmp, jupyter_sandbox(Path(tmp)) as work:
         os.environ["ANTHROPIC_API_KEY"] = "test-key"  # the sandbox puts the environment back after
         nb = run_notebook([f"context = {context!r}", magic(srv, question, extra)], work)
-        return stable(run_state(nb))
+        return stable(tree_output(nb), work)
 
 
-def stable(state: dict[str, Any]) -> dict[str, Any]:
-    """Ids and clock times a test can rely on: run and sub-call ids in order of appearance, times from T0."""
+def stable(bundle: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Ids, paths and clock times a test can rely on: run and sub-call ids in order of appearance,
+    times from T0, no log path."""
+    state = dict(bundle[RUN_MIME])
+    items = saved_items(state)
     names: dict[str, str] = {}
     subs: dict[str, str] = {}
-    times = [i["t"] for i in state["items"] if isinstance(i.get("t"), int | float)]
+    times = [i["t"] for i in items if isinstance(i.get("t"), int | float)]
     start = min(times) if times else T0
 
     def run_name(rid: Any) -> Any:
@@ -103,7 +107,7 @@ def stable(state: dict[str, Any]) -> dict[str, Any]:
             return rid
         return names.setdefault(rid, "root" if not names else f"child-{len(names)}")
 
-    for item in state["items"]:
+    for item in items:
         for key in ("run_id", "parent_run_id", "root_run_id", "child_run_id"):
             if key in item:
                 item[key] = run_name(item[key])
@@ -112,9 +116,11 @@ def stable(state: dict[str, Any]) -> dict[str, Any]:
                 item[key] = subs.setdefault(item[key], f"s{len(subs) + 1}")
         if isinstance(item.get("t"), int | float):
             item["t"] = round(T0 + item["t"] - start, 3)
-    state["comm_id"] = ""
-    state["log_path"] = None
-    return state
+    html = "".join(bundle["text/html"])
+    for old, new in [(str(work), "/work"), *names.items()]:
+        html = html.replace(old, new)
+    state.update(comm_id="", log_path=None, items_json=json.dumps(items, separators=(",", ":"), ensure_ascii=False))
+    return {**bundle, "text/html": html, RUN_MIME: state}
 
 
 def analysis(srv: FakeAnthropic) -> dict[str, Any]:

@@ -12,12 +12,16 @@ import { createMarkdownParser } from '@jupyterlab/markedparser-extension';
 import { MimeModel, RenderMimeRegistry, standardRendererFactories } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import { LINKS, MIME, RANK, RunRenderer } from '../src/index';
-import analysisState from './fixtures/analysis.json';
-import batchState from './fixtures/batch1000.json';
+import analysisBundle from './fixtures/analysis.json';
+import batchBundle from './fixtures/batch1000.json';
 
-type State = { header: any; items: any[]; finished: boolean; comm_id: string };
-const analysis = analysisState as State;
-const batch = batchState as State;
+/** A saved tree output: its mime bundle (text/plain, the static text/html, the run state). */
+type Bundle = Record<string, any>;
+type State = { header: any; items_json: string; finished: boolean; comm_id: string };
+const analysis = analysisBundle as Bundle;
+const batch = batchBundle as Bundle;
+const stateOf = (b: Bundle) => b[MIME] as State;
+const itemsOf = (b: Bundle) => JSON.parse(stateOf(b).items_json) as any[];
 
 // a windowed list draws its 420 px box and 260 px above and below: about 27 rows of 26 px
 const MAX_ROWS_DRAWN = 60;
@@ -45,12 +49,12 @@ afterEach(() => {
   LINKS.clear();
 });
 
-/** The saved output bundle (as the kernel displays it) rendered the way an output area does. */
-async function render(state: State, extra: Record<string, unknown> = {}): Promise<HTMLElement> {
+/** A saved tree output rendered the way an output area does: its preferred mime type's renderer. */
+async function render(bundle: Bundle, state: Partial<State> = {}): Promise<HTMLElement> {
   const rendermime = registry();
-  const data = { 'text/plain': 'RLM run', 'text/html': '<div>static tree</div>', [MIME]: { ...state, ...extra } };
+  const data = { ...bundle, [MIME]: { ...stateOf(bundle), ...state } };
   const mime = rendermime.preferredMimeType(data, 'any');
-  expect(mime).toBe(MIME);
+  expect(mime).toBe(MIME); // above text/html: the tree, not its static copy
   const renderer = rendermime.createRenderer(mime!) as RunRenderer;
   await renderer.renderModel(new MimeModel({ data, trusted: true }));
   Widget.attach(renderer, document.body);
@@ -76,8 +80,8 @@ const key = (el: HTMLElement, k: string) =>
   el.dispatchEvent(new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true }));
 const num = (n: number) => n.toLocaleString('en-US');
 
-function rootFinished(state: State): any {
-  return state.items.find(i => i.type === 'run_finished' && i.run_id === 'root');
+function rootFinished(bundle: Bundle): any {
+  return itemsOf(bundle).find(i => i.type === 'run_finished' && i.run_id === 'root');
 }
 
 describe('the header', () => {
@@ -88,7 +92,7 @@ describe('the header', () => {
     const sum = (k: string) => usage.reduce((a, u) => a + (u[k] || 0), 0);
     const meta = text(q(run, "[data-testid='rlm-meta']"));
     expect(q(run, "[data-testid='rlm-status']")!.textContent).toBe('done');
-    expect(meta).toContain(`step ${fin.steps} of ${analysis.header.max_iterations}`);
+    expect(meta).toContain(`step ${fin.steps} of ${stateOf(analysis).header.max_iterations}`);
     // the child run's own sub-calls (none here) and the rlm_query row count the same as everywhere
     expect(meta).toContain(`${num(fin.subcalls)} sub-calls`);
     expect(meta).toContain(`tokens ${num(sum('input_tokens'))} in · ${num(sum('output_tokens'))} out · ` +
@@ -196,7 +200,7 @@ describe('generated outputs and the answer', () => {
 });
 
 describe('a 1,000-prompt batch', () => {
-  const failedPrompt = batch.items.find(i => i.type === 'subcall_finished' && i.error)!.prompt;
+  const failedPrompt = itemsOf(batch).find(i => i.type === 'subcall_finished' && i.error)!.prompt;
 
   async function openBatch(): Promise<{ run: HTMLElement; list: () => HTMLElement; rows: () => HTMLElement[] }> {
     const run = await render(batch);
@@ -227,7 +231,7 @@ describe('a 1,000-prompt batch', () => {
     expect(q(list(), "[data-testid='rlm-filter-failed']")!.getAttribute('aria-pressed')).toBe('true');
 
     q(list(), "[data-testid='rlm-filter-slowest']")!.click();
-    const subs = batch.items.filter(i => i.type === 'subcall_finished');
+    const subs = itemsOf(batch).filter(i => i.type === 'subcall_finished');
     const slowest = Math.max(...subs.map(i => i.latency));
     const first = subs.find(i => i.latency === slowest)!;
     expect(rows().length).toBeLessThanOrEqual(MAX_ROWS_DRAWN);
@@ -261,9 +265,9 @@ describe('read-only and live', () => {
 
   it('a run the kernel still holds can be paused and stopped from its header', async () => {
     // the run half way: up to the end of step 2, the kernel answering the tree's hello
-    const upTo = analysis.items.findIndex(i => i.type === 'turn_started' && i.run_id === 'root' && i.step === 3);
-    const items = analysis.items.slice(0, upTo);
-    const run = await render({ ...analysis, items, finished: false, comm_id: 'c-live' });
+    const all = itemsOf(analysis);
+    const items = all.slice(0, all.findIndex(i => i.type === 'turn_started' && i.run_id === 'root' && i.step === 3));
+    const run = await render(analysis, { items_json: JSON.stringify(items), finished: false, comm_id: 'c-live' });
     const sent: any[] = [];
     const comm = { commId: 'c-live', isDisposed: false, onMsg: null, send: (m: any) => sent.push(m) };
     LINKS.get('c-live')!.attach(comm as any, {} as any, false);
