@@ -10,6 +10,8 @@ from typing import Any
 
 import widget_fixtures as wf
 
+from rlm_kernel.widget.view import saved_items
+
 
 def shape(bundle: dict[str, Any]) -> dict[str, Any]:
     """What the renderer relies on: the bundle's mime types, the payload's and header's keys, each
@@ -17,7 +19,7 @@ def shape(bundle: dict[str, Any]) -> dict[str, Any]:
     state = bundle[wf.RUN_MIME]
     keys: dict[str, set[str]] = {}
     outputs: set[str] = set()
-    items = wf.saved_items(state)
+    items = json.loads(state["items_json"])  # as saved, implied fields left out
     for item in items:
         keys.setdefault(item["type"], set()).update(item)
         for out in item.get("outputs") or []:
@@ -32,6 +34,6 @@ def test_the_analysis_fixture_is_what_the_kernel_saves_now():
     saved = json.loads((wf.FIXTURES / "analysis.json").read_text())
     now = wf.make("analysis")
     assert shape(now) == shape(saved)
-    answer = [i["answer"] for b in (now, saved) for i in wf.saved_items(b[wf.RUN_MIME])
+    answer = [i["answer"] for b in (now, saved) for i in saved_items(b[wf.RUN_MIME])
               if i["type"] == "run_finished" and i["run_id"] == "root"]
     assert answer[0] == answer[1]

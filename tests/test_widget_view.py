@@ -6,6 +6,7 @@ exactly the messages a front-end would get."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -155,8 +156,14 @@ def test_the_saved_copy_leaves_out_what_the_tree_does_not_read_or_already_has():
     cell = next(i for i in saved if i["type"] == ev.CELL_FINISHED)
     assert cell["error"] == {"ename": "ZeroDivisionError", "evalue": "division by zero"}
     assert cell["outputs"][0]["traceback"] == tb
-    # the saved items are one compact JSON string, not a list the notebook format would indent
-    assert isinstance(view.run_state()["items_json"], str) and "\n" not in view.run_state()["items_json"]
+    # the saved items are one compact JSON string, not a list the notebook format would indent,
+    # and the root's run id and kind "llm" are implied there and put back when read
+    raw = view.run_state()["items_json"]
+    assert isinstance(raw, str) and "\n" not in raw
+    packed = json.loads(raw)
+    assert [i["type"] for i in packed if "run_id" in i] == [ev.RUN_STARTED]
+    assert not any("kind" in i for i in packed if i["type"] == ev.SUBCALL_FINISHED)
+    assert {i["run_id"] for i in saved} == {"root"} and ok["kind"] == bad["kind"] == "llm"
     view.close()
 
 

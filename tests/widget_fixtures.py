@@ -25,7 +25,7 @@ if str(ROOT_DIR) not in sys.path:
 
 from rlm_kernel.kernel.testing import jupyter_sandbox  # noqa: E402
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic  # noqa: E402
-from rlm_kernel.widget.view import RUN_MIME, saved_items  # noqa: E402
+from rlm_kernel.widget.view import RUN_MIME  # noqa: E402
 
 FIXTURES = ROOT_DIR / "widgets" / "test" / "fixtures"
 ROOT = "claude-sonnet-5-5"
@@ -96,7 +96,7 @@ def stable(bundle: dict[str, Any], work: Path) -> dict[str, Any]:
     """Ids, paths and clock times a test can rely on: run and sub-call ids in order of appearance,
     times from T0, no log path."""
     state = dict(bundle[RUN_MIME])
-    items = saved_items(state)
+    items = json.loads(state["items_json"])  # as saved: implied fields stay implied
     names: dict[str, str] = {}
     subs: dict[str, str] = {}
     times = [i["t"] for i in items if isinstance(i.get("t"), int | float)]

@@ -212,15 +212,22 @@ def saved_copy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The wire items as they are saved in the notebook's output, for the tree to redraw with no
     kernel: each finished sub-call as one item (its start folded in) with prompt and response cut
     further, no batch bookkeeping, and no field the tree does not read or that repeats another
-    (lengths of uncut text, a failed sub-call's response, a failed cell's traceback). A 1,000-prompt
-    batch would otherwise weigh megabytes; the run log keeps everything whole."""
+    (lengths of uncut text, a failed sub-call's response, a failed cell's traceback, the root's run
+    id, kind "llm"). A 1,000-prompt batch would otherwise weigh megabytes; the run log keeps
+    everything whole. unpack_saved (and the extension's saved.ts) puts the implied fields back."""
     finished = {(i.get("run_id"), i.get("id")) for i in items if i.get("type") == ev.SUBCALL_FINISHED}
+    root = next((i.get("run_id") for i in items if i.get("type") == ev.RUN_STARTED), None)
     prompts: dict[tuple[Any, Any], dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for item in items:
         t = item.get("type")
         # batch numbers are the wire's business; empty fields (error=None, cached=False) cost bytes × 1,000
         small = {k: v for k, v in item.items() if k != "seq" and v is not None and v is not False}
+        # the root run's id and the usual kind are implied (see unpack_saved)
+        if root is not None and t != ev.RUN_STARTED and small.get("run_id") == root:
+            del small["run_id"]
+        if t in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED) and small.get("kind") == "llm":
+            del small["kind"]
         for name in ("t", "latency", "duration"):
             if isinstance(small.get(name), float):
                 small[name] = round(small[name], 3)
@@ -248,6 +255,21 @@ def saved_copy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             # the cell's error output holds the traceback; the tree reads the exception's name
             small["error"] = {k: v for k, v in small["error"].items() if k in ("ename", "evalue")}
         out.append(small)
+    return out
+
+
+def unpack_saved(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """saved_copy's items with the fields it left implied put back: the root run's id (the first
+    run_started's) and a sub-call's kind "llm"."""
+    root = next((i.get("run_id") for i in items if i.get("type") == ev.RUN_STARTED), None)
+    out = []
+    for item in items:
+        full = dict(item)
+        if "run_id" not in full and root is not None:
+            full["run_id"] = root
+        if full.get("type") in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED):
+            full.setdefault("kind", "llm")
+        out.append(full)
     return out
 
 

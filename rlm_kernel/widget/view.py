@@ -35,7 +35,7 @@ from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .compact import OUTPUT_TEXT_LIMIT, saved_copy
+from .compact import OUTPUT_TEXT_LIMIT, saved_copy, unpack_saved
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html, share_images
@@ -47,15 +47,16 @@ RUN_MIME = "application/vnd.rlm.run+json"
 #: The comm target the extension registers on every kernel.
 COMM_TARGET = "rlm.run"
 #: Version of the RUN_MIME payload, for the extension to check. 2: the items as one JSON string
-#: (`items_json`, 1 had an `items` list), images pointing into the output's text/html.
+#: (`items_json`, 1 had an `items` list), images pointing into the output's text/html, the root's
+#: run id and a sub-call's kind "llm" implied (compact.unpack_saved).
 RUN_MIME_VERSION = 2
 
 
 def saved_items(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """The items of a RUN_MIME payload, of either version (images still as pointers: see
-    static.share_images)."""
+    """The items of a RUN_MIME payload, of either version, implied fields put back (images still
+    as pointers: see static.share_images)."""
     if "items_json" in state:
-        return list(json.loads(state["items_json"]))
+        return unpack_saved(json.loads(state["items_json"]))
     return list(state.get("items") or [])
 
 

@@ -1,7 +1,8 @@
 // The copy of a run saved in its output (application/vnd.rlm.run+json), back into items the store
 // can load. Version 2 (rlm_kernel/widget/view.py) holds the items as one JSON string, and its image
 // outputs point into the same output's static text/html copy, so each image is in the notebook
-// once; version 1 had an `items` list with the images inline. No DOM here: unit tested in node.
+// once, and the root's run id and a sub-call's kind "llm" are left implied; version 1 had an
+// `items` list with all of it inline. No DOM here: unit tested in node.
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { Item } from './store';
@@ -11,6 +12,8 @@ export const STATIC_IMAGE = 'rlm_static_img';
 
 // the static tree's own tag (rlm_kernel/widget/static.py), not arbitrary HTML
 const IMG = /<img alt="output image" data-rlm-img="(\d+)" src="data:image\/[\w.+-]+;base64,([A-Za-z0-9+/=\s]*)">/g;
+
+const SUBCALL = new Set(['subcall_started', 'subcall_finished']);
 
 const joined = (v: unknown): string => (Array.isArray(v) ? v.join('') : typeof v === 'string' ? v : '');
 
@@ -35,6 +38,13 @@ export function savedItems(payload: Item, html: unknown): Item[] {
     items = payload.items;
   }
   if (!Array.isArray(items)) return [];
+  // implied in version 2: the root run's id (the first run_started's) and a sub-call's kind "llm"
+  const root = items.find(i => i?.type === 'run_started')?.run_id;
+  items = items.map(i => {
+    if (!i || typeof i !== 'object') return i;
+    const full = i.run_id === undefined && root !== undefined ? { ...i, run_id: root } : i;
+    return SUBCALL.has(full.type) && full.kind === undefined ? { ...full, kind: 'llm' } : full;
+  });
   let images: Map<number, string> | null = null;
   return items.map(item => {
     if (item?.type !== 'cell_finished' || !Array.isArray(item.outputs)) return item;

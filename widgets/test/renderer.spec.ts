@@ -12,6 +12,7 @@ import { createMarkdownParser } from '@jupyterlab/markedparser-extension';
 import { MimeModel, RenderMimeRegistry, standardRendererFactories } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 import { LINKS, MIME, RANK, RunRenderer } from '../src/index';
+import { savedItems } from '../src/saved';
 import analysisBundle from './fixtures/analysis.json';
 import batchBundle from './fixtures/batch1000.json';
 
@@ -21,7 +22,7 @@ type State = { header: any; items_json: string; finished: boolean; comm_id: stri
 const analysis = analysisBundle as Bundle;
 const batch = batchBundle as Bundle;
 const stateOf = (b: Bundle) => b[MIME] as State;
-const itemsOf = (b: Bundle) => JSON.parse(stateOf(b).items_json) as any[];
+const itemsOf = (b: Bundle) => savedItems(stateOf(b), b['text/html']) as any[];
 
 // a windowed list draws its 420 px box and 260 px above and below: about 27 rows of 26 px
 const MAX_ROWS_DRAWN = 60;

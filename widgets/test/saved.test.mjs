@@ -23,3 +23,12 @@ test("an image pointer takes the static copy's image; text forms stay; an unknow
   const [lost] = savedItems({ items_json: JSON.stringify(items) }, html(0));
   assert.deepEqual(lost.outputs[0].data, { 'text/plain': '<Image>' });
 });
+
+test("the root run's id and a sub-call's kind come back where the saved copy left them implied", () => {
+  const items = [{ type: 'run_started', run_id: 'root' }, { type: 'subcall_finished', id: 's1' },
+                 { type: 'subcall_finished', id: 's2', kind: 'rlm', child_run_id: 'c' },
+                 { type: 'run_started', run_id: 'c', parent_run_id: 'root' }, { type: 'turn_started', run_id: 'c' }];
+  const got = savedItems({ items_json: JSON.stringify(items) }, '');
+  assert.deepEqual(got.map(i => [i.run_id, i.kind]),
+                   [['root', undefined], ['root', 'llm'], ['root', 'rlm'], ['c', undefined], ['c', undefined]]);
+});
