@@ -1,7 +1,8 @@
-// The run renderer as a person sees it, in jsdom with JupyterLab's own parts: the saved
-// `application/vnd.rlm.run+json` part of a real run (test/fixtures, made by tests/widget_fixtures.py
-// from runs against the fake model server) drawn by RunRenderer from a RenderMimeRegistry holding
-// JupyterLab's standard renderers and its marked Markdown parser.
+// The run renderer as a person sees it, in jsdom with JupyterLab's own parts: the saved tree
+// output of a real `%%rlm` cell (test/fixtures: its static text/html and its
+// `application/vnd.rlm.run+json` run state, as the rlm kernel left them in a notebook executed by
+// nbclient against the fake model server; tests/widget_fixtures.py) drawn by RunRenderer from a
+// RenderMimeRegistry holding JupyterLab's standard renderers and its marked Markdown parser.
 //
 // jsdom has no layout: elements measure 0 px, so a windowed list sizes its rows by its estimate
 // (26 px) instead of measured heights, and scrollIntoView (not in jsdom) is stubbed to do nothing.
