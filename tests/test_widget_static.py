@@ -15,7 +15,8 @@ from rlm_kernel.engine import events as ev
 from rlm_kernel.engine.record import RunLog
 from rlm_kernel.kernel.testing import jupyter_sandbox
 from rlm_kernel.widget import render_static_html
-from rlm_kernel.widget.view import RUN_MIME, RunView
+from rlm_kernel.widget.static import STATIC_IMAGE
+from rlm_kernel.widget.view import RUN_MIME, RunView, saved_items
 
 _seq = iter(range(1, 1_000_000))
 
@@ -159,12 +160,45 @@ def test_headless_run_leaves_the_finished_tree_in_the_saved_notebook(sandbox: Pa
     # the extension's copy of the run is in the same output: the whole finished tree, no kernel needed
     state = shown["data"][RUN_MIME]
     assert state["finished"] is True
-    finished = [i for i in state["items"] if i["type"] == "run_finished"]
+    finished = [i for i in saved_items(state) if i["type"] == "run_finished"]
     assert finished and finished[0]["status"] == "done"
-    assert any(i["type"] == "cell_finished" for i in state["items"])
+    assert any(i["type"] == "cell_finished" for i in saved_items(state))
     # the generated cells' outputs are in the tree only, not flattened into the cell's output
     assert [o["output_type"] for o in outputs if o["output_type"] != "execute_result"] == ["display_data"]
     # nbconvert (nbviewer) shows the static tree
     HTMLExporter = pytest.importorskip("nbconvert").HTMLExporter
     exported, _ = HTMLExporter().from_notebook_node(nb)
     assert 'data-testid="rlm-answer"' in exported
+
+
+CHART = ("A chart.\n```repl\nimport random, struct, zlib\nfrom IPython.display import Image, display\n"
+         "rnd = random.Random(7)\n"
+         "rows = b''.join(b'\\x00' + bytes(rnd.randrange(256) for _ in range(90)) for _ in range(30))\n"
+         "def chunk(k, d):\n    return struct.pack('>I', len(d)) + k + d + struct.pack('>I', zlib.crc32(k + d))\n"
+         "png = (b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 30, 30, 8, 2, 0, 0, 0))\n"
+         "       + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))\ndisplay(Image(data=png))\n```")
+
+
+def test_each_image_is_saved_once_in_the_notebook(sandbox: Path, monkeypatch: pytest.MonkeyPatch):
+    from widget_fixtures import magic, run_notebook, tree_output
+
+    from rlm_kernel.testing.fake_anthropic import FakeAnthropic
+
+    with FakeAnthropic(root_model="claude-sonnet-5-5") as srv:
+        srv.route(root=[CHART, "FINAL(one chart)"], sub="ok")
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        nb = run_notebook(["context = 'x'", magic(srv, "Draw it.")], sandbox)
+    bundle = tree_output(nb)
+    images = [o["data"]["image/png"] for o in RunLog.read(next((sandbox / "rlm_runs").glob("*.jsonl"))).events
+              if o.get("type") == "cell_finished" for o in o["outputs"] if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and len(images[0]) > 1000
+    saved = nbformat.writes(nb)  # as Jupyter saves it
+    piece = images[0][len(images[0]) // 2:][:200]  # the code never holds it: the image is made at run time
+    assert saved.count(piece) == 1, "an image is saved more than once"
+    assert piece in "".join(bundle["text/html"]), "the static tree (nbconvert, GitHub) lost the image"
+    # the run state points at the static copy's image instead of carrying it
+    state = bundle[RUN_MIME]
+    out = next(o for i in saved_items(state) if i["type"] == "cell_finished" for o in i["outputs"]
+               if "image/png" in o.get("data", {}))
+    assert out["data"]["image/png"] == {STATIC_IMAGE: 0}
+    assert 'data-rlm-img="0"' in "".join(bundle["text/html"])

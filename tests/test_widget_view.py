@@ -6,6 +6,7 @@ exactly the messages a front-end would get."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from rlm_kernel.engine.steering import PendingCell, Steering
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 from rlm_kernel.widget import RunView
 from rlm_kernel.widget.compact import OUTPUT_TEXT_LIMIT, PROMPT_PREVIEW
+from rlm_kernel.widget.view import saved_items
 
 ROOT = "claude-sonnet-5-5"
 
@@ -117,11 +119,51 @@ def test_a_burst_of_1000_subcalls_goes_out_as_a_few_small_batches():
     # the copy saved in the notebook holds each sub-call once, its prompt folded into its result
     import json
 
-    saved = view.run_state()["items"]
+    saved = saved_items(view.run_state())
     assert [i["type"] for i in saved].count(ev.SUBCALL_STARTED) == 0
     finished = [i for i in saved if i["type"] == ev.SUBCALL_FINISHED]
     assert len(finished) == 1000 and finished[0]["prompt"].startswith("chunk text") and "seq" not in finished[0]
     assert len(json.dumps(saved)) < 450_000  # under half a kilobyte per sub-call
+    view.close()
+
+
+def test_the_saved_copy_leaves_out_what_the_tree_does_not_read_or_already_has():
+    view, _c = make_view()
+    e = Events()
+    tb = ["\x1b[31mTraceback\x1b[0m " * 50, "ZeroDivisionError: division by zero"]
+    for event in [started(e), e(ev.TURN_STARTED, step=1), e(ev.CELL_STARTED, step=1, index=1, code="1/0"),
+                  e(ev.SUBCALL_STARTED, step=1, id="ok", kind="llm", model="m-sub", prompt="short prompt"),
+                  e(ev.SUBCALL_FINISHED, step=1, id="ok", kind="llm", model="m-sub", response="r" * 1000,
+                    usage={"input_tokens": 3, "output_tokens": 0, "calls": 1}, latency=0.1),
+                  e(ev.SUBCALL_STARTED, step=1, id="bad", kind="llm", model="m-sub", prompt="p" * 500),
+                  e(ev.SUBCALL_FINISHED, step=1, id="bad", kind="llm", model="m-sub", error="400: bad prompt",
+                    response="Error: 400: bad prompt", usage={}, latency=0.1),
+                  e(ev.CELL_FINISHED, step=1, index=1, duration=0.1,
+                    outputs=[{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+                              "traceback": tb}],
+                    error={"ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": tb})]:
+        view.on_event(event)
+    saved = saved_items(view.run_state())
+    ok, bad = (next(i for i in saved if i.get("id") == k) for k in ("ok", "bad"))
+    # an uncut prompt needs no length; a cut response keeps its whole length for "show all"
+    assert ok["prompt"] == "short prompt" and "prompt_chars" not in ok
+    assert len(ok["response"]) < 1000 and ok["response_chars"] == 1000
+    assert ok["usage"] == {"input_tokens": 3}
+    # a failed sub-call: its error once, its prompt's whole length
+    assert bad["error"] == "400: bad prompt" and "response" not in bad and "usage" not in bad
+    assert bad["prompt_chars"] == 500
+    # a failed cell: the traceback is in its error output only
+    cell = next(i for i in saved if i["type"] == ev.CELL_FINISHED)
+    assert cell["error"] == {"ename": "ZeroDivisionError", "evalue": "division by zero"}
+    assert cell["outputs"][0]["traceback"] == tb
+    # the saved items are one compact JSON string, not a list the notebook format would indent,
+    # and the root's run id and kind "llm" are implied there and put back when read
+    raw = view.run_state()["items_json"]
+    assert isinstance(raw, str) and "\n" not in raw
+    packed = json.loads(raw)
+    assert [i["type"] for i in packed if "run_id" in i] == [ev.RUN_STARTED]
+    assert not any("kind" in i for i in packed if i["type"] == ev.SUBCALL_FINISHED)
+    assert {i["run_id"] for i in saved} == {"root"} and ok["kind"] == bad["kind"] == "llm"
     view.close()
 
 
@@ -152,7 +194,7 @@ def test_a_running_cells_prints_go_live_once_and_new_views_get_the_finished_cell
     c.from_browser({"kind": "hello"})
     reset = c.custom()[-1]
     assert reset["kind"] == "reset" and not any(i["type"] == "cell_stream" for i in reset["items"])
-    assert not any(i["type"] == "cell_stream" for i in view.run_state()["items"])
+    assert not any(i["type"] == "cell_stream" for i in saved_items(view.run_state()))
     view.close()
 
 

@@ -6,6 +6,7 @@ Used by this package's tests and by neighbours that drive the kernel (widget com
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -91,7 +92,8 @@ class Cell:
         copy of the run the cell's output carries (application/vnd.rlm.run+json)."""
         bundles = [m["content"]["data"][RUN_MIME] for m in self.messages
                    if m["msg_type"] in ("display_data", "update_display_data") and RUN_MIME in m["content"]["data"]]
-        items = bundles[-1]["items"] if bundles else []
+        last = bundles[-1] if bundles else {}
+        items = json.loads(last["items_json"]) if "items_json" in last else last.get("items", [])
         return "".join(o.get("text", "") for i in items if i["type"] == "cell_finished"
                        for o in i.get("outputs") or [] if o["output_type"] == "stream")
 

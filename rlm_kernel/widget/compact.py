@@ -211,32 +211,76 @@ SAVED_RESPONSE = 240
 def saved_copy(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The wire items as they are saved in the notebook's output, for the tree to redraw with no
     kernel: each finished sub-call as one item (its start folded in) with prompt and response cut
-    further, and no batch bookkeeping. A 1,000-prompt batch would otherwise weigh megabytes; the
-    run log keeps everything whole."""
+    further, no batch bookkeeping, and no field the tree does not read or that repeats another
+    (lengths of uncut text, a failed sub-call's response, a failed cell's traceback, the root's run
+    id, kind "llm"). A 1,000-prompt batch would otherwise weigh megabytes; the run log keeps
+    everything whole. unpack_saved (and the extension's saved.ts) puts the implied fields back."""
     finished = {(i.get("run_id"), i.get("id")) for i in items if i.get("type") == ev.SUBCALL_FINISHED}
+    root = next((i.get("run_id") for i in items if i.get("type") == ev.RUN_STARTED), None)
     prompts: dict[tuple[Any, Any], dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for item in items:
         t = item.get("type")
         # batch numbers are the wire's business; empty fields (error=None, cached=False) cost bytes × 1,000
         small = {k: v for k, v in item.items() if k != "seq" and v is not None and v is not False}
+        # the root run's id and the usual kind are implied (see unpack_saved)
+        if root is not None and t != ev.RUN_STARTED and small.get("run_id") == root:
+            del small["run_id"]
+        if t in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED) and small.get("kind") == "llm":
+            del small["kind"]
         for name in ("t", "latency", "duration"):
             if isinstance(small.get(name), float):
                 small[name] = round(small[name], 3)
-        if isinstance(small.get("usage"), dict) and "input_tokens" in small["usage"]:
-            small["usage"] = {k: v for k, v in small["usage"].items() if v}
+        if isinstance(small.get("usage"), dict) and ("input_tokens" in small["usage"] or not small["usage"]):
+            # the tree reads tokens only; a sub-call's "calls" is always 1
+            small["usage"] = {k: v for k, v in small["usage"].items() if v and k != "calls"}
+            if not small["usage"]:
+                del small["usage"]
         if t == ev.SUBCALL_STARTED:
             key = (item.get("run_id"), item.get("id"))
-            cut = {"prompt": str(item.get("prompt") or "")[:SAVED_PROMPT], "prompt_chars": item.get("prompt_chars")}
+            cut = _cut_text("prompt", item.get("prompt"), item.get("prompt_chars"), SAVED_PROMPT)
             if key in finished:
                 prompts[key] = cut
                 continue
+            small.pop("prompt_chars", None)
             small.update(cut)
         elif t == ev.SUBCALL_FINISHED:
             small.update(prompts.pop((item.get("run_id"), item.get("id")), {}))
-            small["response"] = str(item.get("response") or "")[:SAVED_RESPONSE]
+            small.pop("response_chars", None)
+            if small.get("error"):  # its response is the same error in words: the tree shows the error
+                small.pop("response", None)
+            else:
+                small.update(_cut_text("response", item.get("response"), item.get("response_chars"), SAVED_RESPONSE))
+        elif t == ev.CELL_FINISHED and isinstance(small.get("error"), dict):
+            # the cell's error output holds the traceback; the tree reads the exception's name
+            small["error"] = {k: v for k, v in small["error"].items() if k in ("ename", "evalue")}
         out.append(small)
     return out
+
+
+def unpack_saved(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """saved_copy's items with the fields it left implied put back: the root run's id (the first
+    run_started's) and a sub-call's kind "llm"."""
+    root = next((i.get("run_id") for i in items if i.get("type") == ev.RUN_STARTED), None)
+    out = []
+    for item in items:
+        full = dict(item)
+        if "run_id" not in full and root is not None:
+            full["run_id"] = root
+        if full.get("type") in (ev.SUBCALL_STARTED, ev.SUBCALL_FINISHED):
+            full.setdefault("kind", "llm")
+        out.append(full)
+    return out
+
+
+def _cut_text(name: str, text: Any, chars: Any, limit: int) -> dict[str, Any]:
+    """`name` cut to `limit`, and `name_chars` (the whole length) only when something was left out."""
+    whole = str(text or "")
+    total = chars if isinstance(chars, int) else len(whole)
+    cut = {name: whole[:limit]}
+    if total > len(cut[name]):
+        cut[f"{name}_chars"] = total
+    return cut
 
 
 def _pick(event: ev.Event, *names: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ is never embedded (its text/plain form is shown instead)."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -62,10 +63,44 @@ def _render_output(out: dict[str, Any]) -> str:
     data = small.get("data") or {}
     for mime in ("image/png", "image/jpeg", "image/gif"):
         if mime in data:
-            return f'<img alt="output image" src="data:{mime};base64,{_esc(data[mime].strip())}">'
+            return f'<img {_IMG_ALT} src="data:{mime};base64,{_esc(data[mime].strip())}">'
     if "text/plain" in data:
         return f"<pre>{_esc(data['text/plain'])}</pre>{more}"
     return f"<p><i>[{_esc(', '.join(data) or kind)} output]</i>{more}</p>"
+
+
+_IMG_ALT = 'alt="output image"'
+_IMG = re.compile("<img " + _IMG_ALT + r' src="data:(image/[\w.+-]+);base64,([A-Za-z0-9+/=\s]*)">')
+#: What an image output in the saved run state holds instead of its base64 when the static copy
+#: has it: {STATIC_IMAGE: n}, the image tagged data-rlm-img="n" in the same output's text/html.
+STATIC_IMAGE = "rlm_static_img"
+
+
+def share_images(static_html: str, items: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Each image once in the saved notebook: the static tree keeps it (nbconvert and GitHub need
+    it there), numbered with data-rlm-img, and the run state's outputs point to that number. An
+    image the static tree does not show (a step a resume abandoned) stays in the run state."""
+    numbers: dict[str, int] = {}
+
+    def number(m: re.Match[str]) -> str:
+        n = numbers.setdefault(m.group(2), len(numbers))
+        return f'<img {_IMG_ALT} data-rlm-img="{n}" src="data:{m.group(1)};base64,{m.group(2)}">'
+
+    tagged = _IMG.sub(number, static_html)
+    if not numbers:
+        return static_html, items
+
+    def point(data: dict[str, Any]) -> dict[str, Any]:
+        return {m: {STATIC_IMAGE: numbers[v.strip()]} if m.startswith("image/") and isinstance(v, str)
+                and v.strip() in numbers else v for m, v in data.items()}
+
+    shared = []
+    for item in items:
+        if item.get("type") == ev.CELL_FINISHED and item.get("outputs"):
+            item = {**item, "outputs": [{**o, "data": point(o["data"])} if isinstance(o.get("data"), dict) else o
+                                        for o in item["outputs"]]}
+        shared.append(item)
+    return tagged, shared
 
 
 def _render_subcall(sc: SubCall, depth: int) -> str:

@@ -15,6 +15,7 @@ import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Kernel } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
+import { savedItems } from './saved';
 import { Item, Store } from './store';
 import { FIND_EVENT, TreeView } from './view';
 
@@ -157,7 +158,7 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
     const link = commId ? linkFor(commId) : new Link('');
     this.link = link;
     if (!link.store.synced) {
-      link.store.load(Array.isArray(data.items) ? data.items : [], !!data.finished);
+      link.store.load(savedItems(data, model.data['text/html']), !!data.finished);
       link.store.logPath = data.log_path ?? null;
     }
     if (this.session && commId) {
