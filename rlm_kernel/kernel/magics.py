@@ -228,6 +228,8 @@ class RLMMagics(Magics):
         self.last_log: Path | None = None
         #: This session's latest finished run, what `%%rlm --continue` follows up.
         self.last_result: RLMResult | None = None
+        #: The run view of `last_result`, told when a follow-up continues it.
+        self.last_view: Any = None
         #: Runs started in this process: resuming them needs no namespace rebuild.
         self.session_runs: set[str] = set()
 
@@ -254,8 +256,9 @@ class RLMMagics(Magics):
                 f"or name another one with --context NAME.")
             raise one_line(ContextError(message), message)
         context = self.shell.user_ns[name]
-        previous = None
+        previous, earlier_view = None, None
         if args.continue_:
+            earlier_view = self.last_view
             previous = self.last_result
             if previous is None:
                 raise UsageError("%%rlm --continue: there is no earlier run in this session to follow up; "
@@ -266,9 +269,14 @@ class RLMMagics(Magics):
         executor = ShellExecutor(self.shell, quiet=_view_class(self.shell) is not None)
         executor.on_stream = view.stream
 
+        def continued(event: ev.Event) -> None:  # the earlier run's tree notes the follow-up
+            if event["type"] == ev.RUN_STARTED and event.get("continues") and not event.get("parent_run_id"):
+                earlier_view.mark_continued(event)
+
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
+            extra = [continued] if earlier_view is not None else []
             return arun(question, context, options=options, executor=executor, steering=steering,
-                        subscribers=subscribers, continue_from=previous)
+                        subscribers=[*subscribers, *extra], continue_from=previous)
 
         return await self._drive(start, executor, steering, view, options.resolved_runs_dir())
 
@@ -423,6 +431,7 @@ class RLMMagics(Magics):
         result.answer_shown = view.view is not None
         self._remember(result.run_id, runs_dir, result.log_path)
         self.last_result = result
+        self.last_view = view.view
         if result.status == "failed":
             failed = RunFailed(result)
             raise one_line(failed, f"RunFailed: {failed}")

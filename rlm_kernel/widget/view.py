@@ -34,7 +34,7 @@ from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .compact import OUTPUT_TEXT_LIMIT, saved_copy
+from .compact import FIELD_LIMIT, OUTPUT_TEXT_LIMIT, saved_copy
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html
@@ -71,6 +71,8 @@ class RunView:
         self._finished = False
         self._send_lock = threading.Lock()  # a snapshot or batch is numbered and sent as one
         self._flusher = Flusher(self._flush)
+        #: The question of the follow-up that continued this run (`%%rlm --continue`), once one started.
+        self.continued_by: str | None = None
         self._running_cell: dict[str, Any] | None = None  # run_id, step, index of the cell running now
         self._streamed = 0  # characters of it sent live
 
@@ -148,6 +150,23 @@ class RunView:
 
             update_display(self._bundle(html), raw=True, display_id=self._display_id)
 
+    def mark_continued(self, started: ev.Event) -> None:
+        """A follow-up of this run started (its run_started event): this tree says so, live in open
+        views, in the saved copy and in the static HTML. Call on the kernel thread."""
+        if self._root_run_id is None or str(started.get("continues")) != self._root_run_id:
+            return
+        self.continued_by = str(started.get("question") or "")
+        self.journal.add_local({"type": "continued", "run_id": self._root_run_id, "by": started.get("run_id"),
+                                "question": self.continued_by[:FIELD_LIMIT]})
+        self._flush()  # a finished view's flusher is closed: send it now
+        if self._finished:
+            self.static_html = self.static_html_now()
+        if self._displayed:
+            from IPython.display import update_display
+
+            update_display(self._bundle(self.static_html or self.static_html_now()), raw=True,
+                           display_id=self._display_id)
+
     def _root_finished(self) -> bool:
         """Whether the root's last word is run_finished (a resumed run's old one does not count)."""
         for e in reversed(self.journal.events()):
@@ -157,7 +176,8 @@ class RunView:
 
     def static_html_now(self) -> str:
         return render_static_html(self.journal.events(), question=self.question,
-                                  log_path=str(self.log_path) if self.log_path else None)
+                                  log_path=str(self.log_path) if self.log_path else None,
+                                  continued_by=self.continued_by)
 
     # --- display ----------------------------------------------------------------------------
     def _bundle(self, html: str) -> dict[str, Any]:
