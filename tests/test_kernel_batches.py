@@ -76,3 +76,33 @@ def test_the_magic_takes_the_batch_options(tmp_path: Path) -> None:
             assert cell.status == "ok", cell.text
             assert '["A:a", "A:b"]' in cell.tree_text
         assert len(fake.batches.created) == 1
+
+
+def test_stop_from_the_tree_reaches_a_cell_waiting_on_a_batch(tmp_path: Path) -> None:
+    """The generated cell holds the main shell while it waits for the batch; the tree's Stop still
+    gets through (the run views' messages go to a subshell) and the batch is canceled."""
+    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
+        fake.batches.duration = 120.0
+        fake.route(root=by_turn("```repl\nimport json\n```", ASK, DONE), sub=lambda r: "A:" + r.last_user_text())
+        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as kernel:
+            kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
+            msg_id = kernel.execute("%%rlm\nAsk the three words at batch price.")
+            comm_id = None
+            deadline = time.monotonic() + 60
+            while comm_id is None and time.monotonic() < deadline:
+                msg = kernel.kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "display_data":
+                    comm_id = msg["content"]["data"].get("application/vnd.rlm.run+json", {}).get("comm_id")
+            assert comm_id, "the run view was not shown"
+            wait_until(lambda: len(fake.batches.created) == 1, "the batch to be created")
+            time.sleep(0.5)  # the cell is now waiting in llm_query_batched
+            t0 = time.monotonic()
+            stop = kernel.kc.session.msg("comm_msg", {"comm_id": comm_id,
+                                                      "data": {"kind": "control", "action": "stop"}})
+            kernel.kc.shell_channel.send(stop)
+            wait_until(lambda: fake.batches.cancels == 1, "the batch to be canceled", timeout=20)
+            assert time.monotonic() - t0 < 10
+            cell = kernel.collect(msg_id, timeout=30)
+            assert cell.status == "ok", cell.text
+            assert "stopped" in cell.text
+        assert fake.batches.created[0].cancel_at is not None

@@ -32,6 +32,7 @@ from .config import OPTION_HELP, OPTION_TYPES, ConfigValueError, Defaults, RLMSe
 from .executor import ShellExecutor
 from .interrupt import InterruptRouter
 from .runs import RESUMABLE, RunNotFound, find_run, run_markdown, runs_table
+from .subshell import route_to_subshell
 
 LINE_USAGE = """\
 %rlm config [option=value ...] [--reset]   show or set this session's defaults
@@ -193,6 +194,8 @@ class _LazyView:
             view_class = _view_class(self.shell)
             if view_class is not None:
                 self.view = view_class(self.steering, self.question, self.options)
+                # its clicks must reach the run while a generated cell holds the main shell
+                route_to_subshell(self.view.comm, getattr(self.shell, "kernel", None))
                 self.view.load(self.preload)
                 display(self.view)
         if self.view is not None:

@@ -660,7 +660,9 @@ export class TreeView {
     if (root) bits.push(`step ${root.lastStep}${max ? ` of ${max}` : ''}`);
     // a follow-up's figures are its own: the chain section has the earlier questions' and the whole chain's
     const own = chainOf(s) ? 'this run: ' : '';
-    bits.push(own + plural(t.subcalls, 'sub-call') + (t.running ? ` (${num(t.running)} running)` : ''));
+    // once the run is over nothing runs: sub-calls it left behind (a stopped batch) are unfinished
+    const left = t.running ? ` (${num(t.running)} ${s.finished ? 'unfinished' : 'running'})` : '';
+    bits.push(own + plural(t.subcalls, 'sub-call') + left);
     bits.push(`tokens ${num(t.tokens.in)} in · ${num(t.tokens.out)} out · ${num(t.tokens.cached)} cached`);
     const fin = s.finished;
     if (fin) {
