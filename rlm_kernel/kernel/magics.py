@@ -195,7 +195,9 @@ class _LazyView:
             if view_class is not None:
                 self.view = view_class(self.steering, self.question, self.options)
                 # its clicks must reach the run while a generated cell holds the main shell
-                route_to_subshell(self.view.comm, getattr(self.shell, "kernel", None))
+                view = self.view
+                route_to_subshell(view.comm, getattr(self.shell, "kernel", None),
+                                  blocked=lambda: view.cell_running)
                 self.view.load(self.preload)
                 display(self.view)
         if self.view is not None:

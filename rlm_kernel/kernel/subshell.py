@@ -3,9 +3,11 @@
 A generated cell that waits in a sync helper (`llm_query_batched(..., batch=True)` can wait for
 minutes) holds the main shell, and ipykernel 7 sends a comm's messages to the shell that last
 published on it, which for a run view is the main one: a Stop click would wait until the batch
-ended. So the kernel starts one subshell (ipykernel ≥ 7, kernel subshells) and routes every run
-view's incoming messages there, whatever the front end's `commsOverSubshells` setting. The view's
-handlers are thread safe (they call Steering), so which thread delivers them does not matter.
+ended. So the kernel starts one subshell (ipykernel ≥ 7, kernel subshells) and, while a generated
+cell runs, routes the run views' incoming messages there, whatever the front end's
+`commsOverSubshells` setting. The view's handlers are thread safe (they call Steering). Between
+cells the main shell is free (the loop awaits the model), and messages stay there: handling a
+pause on the subshell then left a raw-client test's run waiting (not understood yet).
 
 This leans on two ipykernel 7.4 internals: the shell channel thread's SubshellManager and the comm's
 `_reply_subshell_for` routing hook. Without them (an older ipykernel) nothing changes."""
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _log = logging.getLogger(__name__)
@@ -47,10 +50,12 @@ def _start_subshell(kernel: Any) -> str | None:
     return str(made["id"])
 
 
-def route_to_subshell(comm: Any, kernel: Any) -> bool:
-    """Have the browser's messages on `comm` handled on the kernel's run-tree subshell (started on
-    first use); False when this ipykernel has no subshells to route to."""
-    if kernel is None or not hasattr(comm, "_reply_subshell_for"):
+def route_to_subshell(comm: Any, kernel: Any, blocked: Callable[[], bool]) -> bool:
+    """While `blocked()` says the main shell is held (a generated cell runs), have the browser's
+    messages on `comm` handled on the kernel's run-tree subshell (started on first use); otherwise
+    they go where ipykernel sends them. False when this ipykernel has no subshells to route to."""
+    route = getattr(comm, "_reply_subshell_for", None)
+    if kernel is None or route is None:
         return False
     subshell = getattr(kernel, "_rlm_subshell", None)
     if subshell is None:
@@ -58,5 +63,5 @@ def route_to_subshell(comm: Any, kernel: Any) -> bool:
         if subshell is None:
             return False
         kernel._rlm_subshell = subshell
-    comm._reply_subshell_for = lambda _data, _default: subshell
+    comm._reply_subshell_for = lambda data, default: subshell if blocked() else route(data, default)
     return True

@@ -80,6 +80,11 @@ class RunView:
     def comm_id(self) -> str:
         return str(self.comm.comm_id)
 
+    @property
+    def cell_running(self) -> bool:
+        """Whether a generated cell of the run is running now (the kernel's main shell is held)."""
+        return self._running_cell is not None
+
     # --- engine side (any thread) -----------------------------------------------------------
     def on_event(self, event: ev.Event) -> None:
         """EventBus subscriber: record the event and have it sent within one flush interval."""
