@@ -190,6 +190,8 @@ def test_stop_while_waiting_cancels_the_batch(srv: FakeAnthropic, tmp_path: Path
     assert time.monotonic() - t0 < 15
     assert srv.batches.cancels == 1
     assert srv.batches.created[0].cancel_at is not None
+    (finished,) = of_type(res, "batch_finished")  # the tree is told, so it no longer shows it processing
+    assert finished["status"] == "canceled" and "canceled" in finished["error"]
 
 
 def test_pause_holds_the_answers_until_the_run_continues(srv: FakeAnthropic, tmp_path: Path) -> None:

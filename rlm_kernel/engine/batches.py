@@ -88,6 +88,8 @@ class BatchBook:
         self.batch_of: dict[Key, str] = {}
         self.collectors: dict[str, asyncio.Task[None]] = {}
         self.canceled: set[str] = set()
+        #: api batch id → (the run that sent it, its batch id in events, its step), for closing words.
+        self.sent: dict[str, tuple[Run, str, int]] = {}
 
     @staticmethod
     def of(run: Run) -> BatchBook:
@@ -106,6 +108,7 @@ class BatchBook:
     def start(self, run: Run, api: AnthropicBatches, api_id: str, bid: str, keys: dict[str, Key], step: int) -> None:
         task = asyncio.ensure_future(_collect(run, api, api_id, bid, keys, self, step))
         self.collectors[api_id] = task
+        self.sent[api_id] = (run, bid, step)
 
     async def cancel(self, api: AnthropicBatches, api_id: str) -> None:
         """Cancel one batch on the server (once; a failure to cancel is not the run's failure)."""
@@ -115,12 +118,16 @@ class BatchBook:
                 await api.cancel(api_id)
 
     async def aclose(self, api: AnthropicBatches | None, cancel_remote: bool) -> None:
-        """The run ended: stop polling; with `cancel_remote`, cancel batches nobody will collect."""
+        """The run ended: stop polling; with `cancel_remote`, cancel batches nobody will collect, and
+        say so (batch_finished, status "canceled"), so the tree does not show them processing."""
         for api_id, task in list(self.collectors.items()):
             if not task.done():
                 task.cancel()
                 if cancel_remote and api is not None:
                     await self.cancel(api, api_id)
+                    run, bid, step = self.sent[api_id]
+                    run.emit(ev.BATCH_FINISHED, step=step, batch=bid, api_batch_id=api_id, status="canceled",
+                             counts=None, error="the run ended before the batch did: canceled")
 
 
 def _settle_memo(run: Run, key: Key, text: asyncio.Future[str], done: asyncio.Future[Answer]) -> None:

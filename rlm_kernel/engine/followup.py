@@ -38,15 +38,16 @@ def _cell_gist(code: str) -> str:
 
 
 def earlier_questions(log: RunLog) -> list[dict[str, Any]]:
-    """The chain of questions that led to `log`'s run, oldest first: each with its answer and cells.
-    Earlier links come from the `earlier` field the run recorded when it started."""
+    """The chain of questions that led to `log`'s run, oldest first: each with its answer, cells and
+    cost (None when unknown), for the model's account and the tree's continuation section. Earlier
+    links come from the `earlier` field the run recorded when it started."""
     started = log.started() or {}
     finished = log.finished() or {}
     root = started.get("run_id")
     cells = [e["code"] for e in log.of_run(root) if e["type"] == ev.CELL_FINISHED] if root else []
     this = {"question": started.get("question", ""), "answer": finished.get("answer", ""),
             "status": finished.get("status", "unknown"), "steps": finished.get("steps", 0),
-            "subcalls": finished.get("subcalls", 0), "cells": cells, "run_id": root}
+            "subcalls": finished.get("subcalls", 0), "cost": finished.get("cost"), "cells": cells, "run_id": root}
     return [*started.get("earlier", []), this]
 
 

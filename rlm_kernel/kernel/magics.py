@@ -32,6 +32,7 @@ from .config import OPTION_HELP, OPTION_TYPES, ConfigValueError, Defaults, RLMSe
 from .executor import ShellExecutor
 from .interrupt import InterruptRouter
 from .runs import RESUMABLE, RunNotFound, find_run, run_markdown, runs_table
+from .subshell import route_to_subshell
 
 LINE_USAGE = """\
 %rlm config [option=value ...] [--reset]   show or set this session's defaults
@@ -193,6 +194,10 @@ class _LazyView:
             view_class = _view_class(self.shell)
             if view_class is not None:
                 self.view = view_class(self.steering, self.question, self.options)
+                # its clicks must reach the run while a generated cell holds the main shell
+                view = self.view
+                route_to_subshell(view.comm, getattr(self.shell, "kernel", None),
+                                  blocked=lambda: view.cell_running)
                 self.view.load(self.preload)
                 display(self.view)
         if self.view is not None:
@@ -228,6 +233,8 @@ class RLMMagics(Magics):
         self.last_log: Path | None = None
         #: This session's latest finished run, what `%%rlm --continue` follows up.
         self.last_result: RLMResult | None = None
+        #: The run view of `last_result`, told when a follow-up continues it.
+        self.last_view: Any = None
         #: Runs started in this process: resuming them needs no namespace rebuild.
         self.session_runs: set[str] = set()
 
@@ -254,8 +261,9 @@ class RLMMagics(Magics):
                 f"or name another one with --context NAME.")
             raise one_line(ContextError(message), message)
         context = self.shell.user_ns[name]
-        previous = None
+        previous, earlier_view = None, None
         if args.continue_:
+            earlier_view = self.last_view
             previous = self.last_result
             if previous is None:
                 raise UsageError("%%rlm --continue: there is no earlier run in this session to follow up; "
@@ -266,9 +274,14 @@ class RLMMagics(Magics):
         executor = ShellExecutor(self.shell, quiet=_view_class(self.shell) is not None)
         executor.on_stream = view.stream
 
+        def continued(event: ev.Event) -> None:  # the earlier run's tree notes the follow-up
+            if event["type"] == ev.RUN_STARTED and event.get("continues") and not event.get("parent_run_id"):
+                earlier_view.mark_continued(event)
+
         def start(subscribers: list[Any]) -> Awaitable[RLMResult]:
+            extra = [continued] if earlier_view is not None else []
             return arun(question, context, options=options, executor=executor, steering=steering,
-                        subscribers=subscribers, continue_from=previous)
+                        subscribers=[*subscribers, *extra], continue_from=previous)
 
         return await self._drive(start, executor, steering, view, options.resolved_runs_dir())
 
@@ -423,6 +436,7 @@ class RLMMagics(Magics):
         result.answer_shown = view.view is not None
         self._remember(result.run_id, runs_dir, result.log_path)
         self.last_result = result
+        self.last_view = view.view
         if result.status == "failed":
             failed = RunFailed(result)
             raise one_line(failed, f"RunFailed: {failed}")

@@ -28,6 +28,9 @@ OUTPUT_IMAGE_LIMIT = 2_000_000
 FIELD_LIMIT = 20_000
 #: Strings inside run_started's context metadata / options are cut to this.
 META_LIMIT = 300
+#: Characters of each earlier question and answer a follow-up's run_started carries to the view.
+EARLIER_QUESTION = 600
+EARLIER_ANSWER = 1_500
 
 _IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _RICH_MIMES = ("text/html", "image/svg+xml", "text/markdown", "text/latex")
@@ -43,6 +46,20 @@ def _cut_meta(value: Any, depth: int = 0) -> Any:
     if isinstance(value, int | float | bool) or value is None:
         return value
     return _cut_meta(repr(value), depth)
+
+
+def _cut_text(value: Any, limit: int) -> str:
+    text = joined(value) if value is not None else ""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def earlier_chain(earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The questions a follow-up continues, as the view shows them: question, answer (both cut),
+    status, steps, sub-calls and cost of each; not their cells (the model's account has those)."""
+    return [{"run_id": q.get("run_id"), "question": _cut_text(q.get("question"), EARLIER_QUESTION),
+             "answer": _cut_text(q.get("answer"), EARLIER_ANSWER), "status": q.get("status"),
+             "steps": q.get("steps"), "subcalls": q.get("subcalls"), "cost": q.get("cost")}
+            for q in earlier if isinstance(q, dict)]
 
 
 def cut_output(out: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +180,9 @@ def wire_item(event: ev.Event) -> dict[str, Any] | None:
         opts = event.get("options") or {}
         item["options"] = _cut_meta({k: opts.get(k) for k in (
             "max_iterations", "max_depth", "max_subcalls", "max_tokens", "max_cost", "approve") if k in opts})
+        if event.get("earlier"):
+            item["continues"] = event.get("continues")
+            item["earlier"] = earlier_chain(event["earlier"])
         return item
     if t == ev.CELL_STARTED:
         return {**base, **_pick(event, "step", "index", "code", "edited", "original_code")}

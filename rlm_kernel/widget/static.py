@@ -16,7 +16,7 @@ from ..engine.parser import strip_code_blocks
 from ..engine.runsummary import summarize
 from ..engine.runtree import Note, RunNode, Step, SubCall, fold_runs
 from ..engine.text import plural, strip_ansi
-from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output
+from .compact import PROMPT_PREVIEW, RESPONSE_PREVIEW, cut_output, earlier_chain
 
 #: Sub-call lists longer than this show their first HEAD and last TAIL entries in the static tree.
 STATIC_SUBCALLS_MAX = 30
@@ -217,14 +217,65 @@ def header_line(node: RunNode) -> str:
     return " · ".join(b for b in bits if b)
 
 
+def _money(cost: float | None) -> str:
+    return "cost unknown" if cost is None else f"${cost:,.4f}"
+
+
+def chain_cost(earlier: list[dict[str, Any]]) -> float | None:
+    """What the earlier questions of a follow-up cost together; None when any cost is unknown."""
+    costs = [q.get("cost") for q in earlier]
+    return None if any(c is None for c in costs) else float(sum(costs))
+
+
+def _render_chain(node: RunNode, continued_by: str | None) -> tuple[str, str]:
+    """(the line naming this run's place in its chain, the collapsed section listing the earlier
+    questions with their answers), both empty for a run that is no follow-up and was not continued."""
+    earlier = earlier_chain(node.started.get("earlier") or [])
+    if not earlier:
+        note = (f'<p data-testid="rlm-continued"><i>Continued in the next run: {_esc(continued_by)}</i></p>'
+                if continued_by else "")
+        return "", note
+    n = len(earlier) + 1
+    total = n + (1 if continued_by else 0)
+    label = (f'<p data-testid="rlm-followup-label"><b>Follow-up {n} of {total}</b>: this run\'s steps; the '
+             "figures in the first line are this run's only</p>")
+    items = []
+    for i, q in enumerate(earlier, start=1):
+        figures = [_esc(q.get("status") or "unknown"), plural(int(q.get("steps") or 0), "step"),
+                   plural(int(q.get("subcalls") or 0), "sub-call"), _money(q.get("cost"))]
+        items.append(f'<div data-testid="rlm-chain-question"><p><b>Question {i}</b> · {" · ".join(figures)}</p>'
+                     f"<blockquote>{_esc(q.get('question') or '')}</blockquote>"
+                     f"{_markdownish(str(q.get('answer') or '(no answer)'))}</div>")
+    this_cost = (node.finished or {}).get("cost")
+    earlier_cost = chain_cost(earlier)
+    summary = [f"Continues {plural(len(earlier), 'earlier question')}",
+               plural(sum(int(q.get("steps") or 0) for q in earlier), "step"), _money(earlier_cost)]
+    if node.finished:
+        whole = None if earlier_cost is None or this_cost is None else earlier_cost + float(this_cost)
+        summary.append(f"whole chain with this run {_money(whole)}")
+    section = (f'<details data-testid="rlm-chain"><summary>{" · ".join(summary)}</summary>{"".join(items)}'
+               "</details>")
+    note = (f'<p data-testid="rlm-continued"><i>Continued in the next run: {_esc(continued_by)}</i></p>'
+            if continued_by else "")
+    return label, section + note
+
+
 def render_static_html(events: list[ev.Event], *, question: str | None = None,
-                       log_path: str | None = None) -> str:
-    """The whole run tree (root and children) as one self-contained HTML fragment."""
+                       log_path: str | None = None, continued_by: str | None = None) -> str:
+    """The whole run tree (root and children) as one self-contained HTML fragment. A follow-up
+    shows the questions it continues first; `continued_by` names the follow-up that continued it."""
     root = next((n for n in fold_runs(events).values() if not n.started.get("parent_run_id")), None)
     q = question if question is not None else (root.question if root else "")
     head = f"<div><b>RLM run</b> · {header_line(root)}</div>" if root else \
         '<div><b>RLM run</b> · <b data-testid="rlm-status">starting</b></div>'
+    label, chain = _render_chain(root, continued_by) if root else ("", "")
+    if label:
+        head = head.replace("<b>RLM run</b>", f"<b>RLM run</b> · follow-up {len(root.started['earlier']) + 1}", 1)
     body = _render_run(root, 0) if root else ""
+    if label:  # a follow-up: the earlier questions first, then this run's steps
+        body = chain + label + body
+    elif chain:  # only the note that a follow-up continued this run: after its answer
+        body += chain
     foot = f"<p><small>Run log: {_esc(log_path)}</small></p>" if log_path else ""
     return (f'<div class="rlm-static" data-testid="rlm-run">{_STYLE}{head}'
             f"<blockquote>{_esc(q or '')}</blockquote>{body}{foot}</div>")

@@ -35,7 +35,7 @@ from ..engine import events as ev
 from ..engine.options import RLMOptions
 from ..engine.record import RunLog
 from ..engine.steering import Steering
-from .compact import OUTPUT_TEXT_LIMIT, saved_copy, unpack_saved
+from .compact import FIELD_LIMIT, OUTPUT_TEXT_LIMIT, saved_copy, unpack_saved
 from .flusher import Flusher
 from .journal import Journal
 from .static import render_static_html, share_images
@@ -82,12 +82,19 @@ class RunView:
         self._finished = False
         self._send_lock = threading.Lock()  # a snapshot or batch is numbered and sent as one
         self._flusher = Flusher(self._flush)
+        #: The question of the follow-up that continued this run (`%%rlm --continue`), once one started.
+        self.continued_by: str | None = None
         self._running_cell: dict[str, Any] | None = None  # run_id, step, index of the cell running now
         self._streamed = 0  # characters of it sent live
 
     @property
     def comm_id(self) -> str:
         return str(self.comm.comm_id)
+
+    @property
+    def cell_running(self) -> bool:
+        """Whether a generated cell of the run is running now (the kernel's main shell is held)."""
+        return self._running_cell is not None
 
     # --- engine side (any thread) -----------------------------------------------------------
     def on_event(self, event: ev.Event) -> None:
@@ -159,6 +166,23 @@ class RunView:
 
             update_display(self._bundle(html), raw=True, display_id=self._display_id)
 
+    def mark_continued(self, started: ev.Event) -> None:
+        """A follow-up of this run started (its run_started event): this tree says so, live in open
+        views, in the saved copy and in the static HTML. Call on the kernel thread."""
+        if self._root_run_id is None or str(started.get("continues")) != self._root_run_id:
+            return
+        self.continued_by = str(started.get("question") or "")
+        self.journal.add_local({"type": "continued", "run_id": self._root_run_id, "by": started.get("run_id"),
+                                "question": self.continued_by[:FIELD_LIMIT]})
+        self._flush()  # a finished view's flusher is closed: send it now
+        if self._finished:
+            self.static_html = self.static_html_now()
+        if self._displayed:
+            from IPython.display import update_display
+
+            update_display(self._bundle(self.static_html or self.static_html_now()), raw=True,
+                           display_id=self._display_id)
+
     def _root_finished(self) -> bool:
         """Whether the root's last word is run_finished (a resumed run's old one does not count)."""
         for e in reversed(self.journal.events()):
@@ -168,7 +192,8 @@ class RunView:
 
     def static_html_now(self) -> str:
         return render_static_html(self.journal.events(), question=self.question,
-                                  log_path=str(self.log_path) if self.log_path else None)
+                                  log_path=str(self.log_path) if self.log_path else None,
+                                  continued_by=self.continued_by)
 
     # --- display ----------------------------------------------------------------------------
     def _bundle(self, html: str) -> dict[str, Any]:

@@ -47,12 +47,56 @@ export interface Batch {
 export const BATCH_TITLE = 'Message Batches API: half price, answers within minutes';
 const BATCH_COUNTS = ['processing', 'succeeded', 'errored', 'canceled', 'expired'];
 
-/** "Message Batch · 120 processing · 378 succeeded · 2 errored"; "ended"/"failed" once finished. */
+/** "Message Batch · 120 processing · 378 succeeded · 2 errored"; "ended"/"failed"/"canceled" once finished. */
 export function batchLabel(b: Batch): string {
   const c = b.counts || {};
-  const parts = BATCH_COUNTS.filter(k => c[k]).map(k => `${(Number(c[k]) || 0).toLocaleString('en-US')} ${k}`);
-  const state = b.done ? (b.error ? 'failed' : 'ended') : b.status === 'canceling' ? 'canceling' : '';
+  // once finished nothing is processing any more (a canceled batch's last counts may still say so)
+  const parts = BATCH_COUNTS.filter(k => c[k] && !(b.done && k === 'processing')).map(k => `${(Number(c[k]) || 0).toLocaleString('en-US')} ${k}`);
+  const state = b.done ? (b.status === 'canceled' ? 'canceled' : b.error ? 'failed' : 'ended')
+    : b.status === 'canceling' ? 'canceling' : '';
   return ['Message Batch', state, ...parts].filter(Boolean).join(' · ');
+}
+
+/** An earlier question a follow-up continues, as run_started's `earlier` carries it (compact.py). */
+export interface Earlier {
+  run_id: string | null;
+  question: string;
+  answer: string;
+  status: string | null;
+  steps: number | null;
+  subcalls: number | null;
+  cost: number | null;
+}
+
+/** A follow-up's place in its chain of questions, and what the chain cost. */
+export interface Chain {
+  earlier: Earlier[];
+  /** This run's number in the chain (earlier questions + 1). */
+  position: number;
+  /** Questions in the chain as far as this view knows: one more once a follow-up continued this run. */
+  total: number;
+  earlierSteps: number;
+  /** The earlier questions' cost together; null when any is unknown. */
+  earlierCost: number | null;
+  /** Earlier questions plus this run, once this run finished with a known cost; else null. */
+  wholeCost: number | null;
+}
+
+/** The chain a store's root run belongs to; null for a run that is no follow-up. */
+export function chainOf(s: Store): Chain | null {
+  const root = s.rootId ? s.runs.get(s.rootId) : null;
+  const raw = root?.started?.earlier;
+  if (!Array.isArray(raw) || !raw.length) return null;
+  const earlier: Earlier[] = raw.map((q: Item) => ({
+    run_id: q.run_id ?? null, question: String(q.question ?? ''), answer: String(q.answer ?? ''),
+    status: q.status ?? null, steps: q.steps ?? null, subcalls: q.subcalls ?? null,
+    cost: typeof q.cost === 'number' ? q.cost : null,
+  }));
+  const earlierCost = earlier.some(q => q.cost === null) ? null : earlier.reduce((a, q) => a + (q.cost || 0), 0);
+  const own = s.finished?.cost;
+  const wholeCost = earlierCost !== null && typeof own === 'number' ? earlierCost + own : null;
+  return { earlier, position: earlier.length + 1, total: earlier.length + 1 + (s.continuedBy ? 1 : 0),
+           earlierSteps: earlier.reduce((a, q) => a + (Number(q.steps) || 0), 0), earlierCost, wholeCost };
 }
 
 export interface Cell {
@@ -128,6 +172,8 @@ export class Store {
   editQueued: Item | null = null;
   notesQueued: string[] = [];
   finished: Item | null = null;
+  /** The follow-up that continued this run (`%%rlm --continue`): its run id and question. */
+  continuedBy: Item | null = null;
   budget: Item | null = null;
   skew = 0;
   message: string | null = null;
@@ -150,6 +196,7 @@ export class Store {
     this.editQueued = null;
     this.notesQueued = [];
     this.finished = null;
+    this.continuedBy = null;
     this.budget = null;
     this.message = null;
     this.kernelDone = false;
@@ -264,6 +311,7 @@ export class Store {
           dirty.add(`sub|${run!.parentRun}|${run!.parentSub}`);
         }
         dirty.add('head').add('controls');
+        if (it.earlier) dirty.add('chain');
         break;
       case 'turn_started': {
         const prev = run!.lastStep;
@@ -416,6 +464,10 @@ export class Store {
         }
         dirty.add('all');
         break;
+      case 'continued':
+        this.continuedBy = it;
+        dirty.add('chain');
+        break;
       case 'budget_hit':
         this.budget = it;
         dirty.add('head');
@@ -427,7 +479,7 @@ export class Store {
           this.finished = it;
           this.state = it.status;
           this.pending = null;
-          dirty.add('head').add('controls').add('answer').add('pending');
+          dirty.add('head').add('controls').add('answer').add('pending').add('chain');
         } else if (run!.parentRun) {
           dirty.add(`sub|${run!.parentRun}|${run!.parentSub}`);
         }

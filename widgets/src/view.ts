@@ -7,7 +7,7 @@
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
-import { BATCH_TITLE, batchLabel, Cell, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
+import { Batch, BATCH_TITLE, batchLabel, Cell, chainOf, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
 import { PendingEditor, pendingEditor } from './editor';
 import { filterRows, RowFilter } from './rows';
 import { findHits, groupKey, Hit, hitKey, openPath, proseOf } from './search';
@@ -48,12 +48,20 @@ const num = (n: unknown) => (Number(n) || 0).toLocaleString('en-US');
 const secs = (s: number | null | undefined) =>
   s === null || s === undefined ? '' : s < 10 ? `${Number(s).toFixed(1)} s` : `${Math.round(s)} s`;
 const plural = (n: number, word: string) => `${num(n)} ${word}${n === 1 ? '' : 's'}`;
+const money = (cost: number | null) => (cost === null ? 'cost unknown' : `$${cost.toFixed(4)}`);
+const clip = (text: string, n: number) => (text.length <= n ? text : `${text.slice(0, n - 1)}…`);
 // one line of the model's prose for a closed step: code blocks and Markdown marks left out
 const peek = (text: string) =>
   text.replace(/```[\s\S]*?(```|$)/g, ' ').replace(/FINAL(_VAR)?\(/g, '').replace(/[*_`#>|]/g, '')
     .replace(/\s+/g, ' ').trim().slice(0, 140);
 
 export { proseOf };
+
+/** A Message Batch's progress: its request counts, marked live until it has ended. */
+function batchBadge(b: Batch): HTMLElement {
+  return h('span', { class: `rlm-badge rlm-batch${b.done ? '' : ' rlm-batch-live'}`, 'data-testid': 'rlm-batch-progress',
+    title: BATCH_TITLE }, batchLabel(b));
+}
 
 function onKeyActivate(e: KeyboardEvent): void {
   if (e.key === 'Enter' || e.key === ' ') {
@@ -127,6 +135,15 @@ export class TreeView {
   private pendingKey: string | null = null;
   private lastState = '';
   private answerRenderer: IRenderMime.IRenderer | null = null;
+  // a follow-up's chain: its label in the header, the earlier questions, the label over its own steps
+  private followupEl!: HTMLElement;
+  private chainBox!: HTMLElement;
+  private chainHead!: HTMLElement;
+  private chainBody!: HTMLElement;
+  private stepsLabelEl!: HTMLElement;
+  private continuedEl!: HTMLElement;
+  private chainKey = '';
+  private chainRenderers: IRenderMime.IRenderer[] = [];
   private header: Item;
 
   constructor(readonly store: Store, readonly rendermime: IRenderMimeRegistry, readonly actions: Actions,
@@ -148,6 +165,7 @@ export class TreeView {
     this.store.listeners.delete(this.listener);
     for (const v of this.cells.values()) v.renderers.forEach(r => r.dispose());
     this.answerRenderer?.dispose();
+    this.chainRenderers.forEach(r => r.dispose());
     this.editor?.dispose();
   }
 
@@ -219,6 +237,17 @@ export class TreeView {
       this.renderTimeline();
     });
     this.timelineBody = h('div', { class: 'rlm-timeline', 'data-testid': 'rlm-timeline' });
+    this.followupEl = h('div', { class: 'rlm-followup', 'data-testid': 'rlm-followup-label', hidden: true });
+    this.chainHead = toggleHead('rlm-group-head rlm-chain-head');
+    this.chainHead.dataset.testid = 'rlm-chain-toggle';
+    this.chainHead.addEventListener('click', () => {
+      this.store.ui.open.set('chain', !this.store.isOpen('chain', false));
+      this.renderChain();
+    });
+    this.chainBody = h('div', { class: 'rlm-chain', 'data-testid': 'rlm-chain', hidden: true });
+    this.chainBox = h('div', { class: 'rlm-chain-box', hidden: true }, this.chainHead, this.chainBody);
+    this.stepsLabelEl = h('div', { class: 'rlm-steps-label', 'data-testid': 'rlm-steps-label', hidden: true });
+    this.continuedEl = h('div', { class: 'rlm-hint rlm-continued', 'data-testid': 'rlm-continued', hidden: true });
     this.treeEl = h('div', { class: 'rlm-tree' });
     this.answerEl = h('div', { class: 'rlm-answer', 'data-testid': 'rlm-answer', hidden: true });
     this.readonlyEl = h('div', { class: 'rlm-hint rlm-readonly', 'data-testid': 'rlm-readonly', hidden: true },
@@ -227,13 +256,14 @@ export class TreeView {
       h('div', { class: 'rlm-head' },
         h('div', { class: 'rlm-title' }, h('span', { class: 'rlm-logo' }, 'RLM'), this.statusEl, this.modeEl,
           this.metaEl, this.errorsEl, this.liveEl),
-        this.questionEl,
+        this.followupEl, this.questionEl,
         h('div', { class: 'rlm-controls', role: 'toolbar', 'aria-label': 'Run controls' }, this.pauseBtn,
           this.resumeBtn, this.stepBtn, this.stopBtn, this.noteBtn, this.exportBtn, h('span', { class: 'rlm-sep' }),
           expandBtn, collapseBtn, this.nextErrBtn, find, this.msgEl, this.exportPathEl),
         this.readonlyEl, this.pendingEl, this.noteEl),
+      this.chainBox,
       h('div', { class: 'rlm-timeline-box' }, this.timelineHead, this.timelineBody),
-      this.treeEl, this.answerEl);
+      this.stepsLabelEl, this.treeEl, this.answerEl, this.continuedEl);
   }
 
   // --- controls --------------------------------------------------------------------------------
@@ -483,6 +513,10 @@ export class TreeView {
       else if (kind === 'cell') this.renderCell(a, Number(b), Number(c));
       else if (kind === 'sub') this.renderSub(a, b);
       else if (kind === 'group') this.renderAll();
+      else if (kind === 'chain') {
+        this.renderChain();
+        this.renderHead();
+      }
     }
   }
 
@@ -505,6 +539,51 @@ export class TreeView {
     this.renderTree();
     this.renderAnswer();
     this.renderTimeline();
+    this.renderChain();
+  }
+
+  /** A follow-up's chain: "Follow-up 2 of 2" over its question, the earlier questions with their
+   * answers in a collapsed section, a label over this run's own steps; and on a run a follow-up
+   * continued, a line saying so under its answer. */
+  renderChain(): void {
+    const s = this.store;
+    const c = chainOf(s);
+    const by = s.continuedBy;
+    this.continuedEl.hidden = !by;
+    this.continuedEl.textContent = by ? `Continued in the next run: “${clip(String(by.question || ''), 200)}”` : '';
+    this.chainBox.hidden = !c;
+    this.followupEl.hidden = !c;
+    this.stepsLabelEl.hidden = !c;
+    if (!c) return;
+    this.followupEl.textContent = `Follow-up ${c.position} of ${c.total}`;
+    this.stepsLabelEl.textContent = `Follow-up ${c.position}: this run's steps · the figures in the header are this run's only`;
+    const open = s.isOpen('chain', false);
+    const bits = [`Continues ${plural(c.earlier.length, 'earlier question')}`, plural(c.earlierSteps, 'step'),
+                  money(c.earlierCost)];
+    if (s.finished) bits.push(`whole chain with this run ${money(c.wholeCost)}`);
+    fill(this.chainHead, h('span', { class: 'rlm-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+      h('span', {}, bits.join(' · ')));
+    this.chainHead.setAttribute('aria-expanded', String(open));
+    this.chainBody.hidden = !open;
+    const key = open ? JSON.stringify(c.earlier) : '';
+    if (key === this.chainKey) return;
+    this.chainKey = key;
+    this.chainRenderers.forEach(r => r.dispose());
+    this.chainRenderers = [];
+    fill(this.chainBody);
+    if (!open) return;
+    c.earlier.forEach((q, i) => {
+      const answer = h('div', { class: 'rlm-md rlm-chain-answer' });
+      const figures = [plural(Number(q.steps) || 0, 'step'), plural(Number(q.subcalls) || 0, 'sub-call'), money(q.cost)];
+      const status = q.status || 'unknown';
+      this.chainBody.append(h('div', { class: 'rlm-chain-q', 'data-testid': 'rlm-chain-question', 'data-run': q.run_id },
+        h('div', { class: 'rlm-row' }, h('b', {}, `Question ${i + 1}`),
+          h('span', { class: `rlm-badge${status === 'done' ? ' rlm-ok' : ' rlm-badge-err'}` }, status),
+          h('span', { class: 'rlm-hint' }, figures.join(' · '))),
+        h('div', { class: 'rlm-question' }, q.question),
+        h('div', { class: 'rlm-label' }, status === 'done' ? 'Answer' : 'Best partial answer'), answer));
+      this.chainRenderers.push(this.markdown(q.answer || '(no answer)', answer));
+    });
   }
 
   /** The steps from scratch, as the open/closed state says (the header and timeline do not change). */
@@ -579,7 +658,11 @@ export class TreeView {
     const bits: string[] = [];
     if (models) bits.push(models);
     if (root) bits.push(`step ${root.lastStep}${max ? ` of ${max}` : ''}`);
-    bits.push(plural(t.subcalls, 'sub-call') + (t.running ? ` (${num(t.running)} running)` : ''));
+    // a follow-up's figures are its own: the chain section has the earlier questions' and the whole chain's
+    const own = chainOf(s) ? 'this run: ' : '';
+    // once the run is over nothing runs: sub-calls it left behind (a stopped batch) are unfinished
+    const left = t.running ? ` (${num(t.running)} ${s.finished ? 'unfinished' : 'running'})` : '';
+    bits.push(own + plural(t.subcalls, 'sub-call') + left);
     bits.push(`tokens ${num(t.tokens.in)} in · ${num(t.tokens.out)} out · ${num(t.tokens.cached)} cached`);
     const fin = s.finished;
     if (fin) {
@@ -773,6 +856,8 @@ export class TreeView {
       failedCells ? h('span', { class: 'rlm-badge rlm-badge-err' }, failedCells === 1 ? 'error' : `${failedCells} errors`) : null,
       failedSubs ? h('span', { class: 'rlm-badge rlm-badge-err' }, `${num(failedSubs)} failed sub-call${failedSubs === 1 ? '' : 's'}`) : null,
       live && s.state === 'running' ? h('span', { class: 'rlm-spinner', title: 'running' }) : null,
+      // a closed step still shows its Message Batches (an open one shows them on their cells)
+      ...(open ? [] : cells.flatMap(c => [...c.batches.values()].map(batchBadge))),
       !open && st.text ? h('span', { class: 'rlm-step-peek' }, peek(st.text)) : null,
     );
     v.head.setAttribute('aria-expanded', String(open));
@@ -883,10 +968,7 @@ export class TreeView {
     if (cell.duration !== null) bits.push(h('span', { class: 'rlm-hint' }, secs(cell.duration)));
     if (cell.timedOut) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, 'timed out'));
     else if (cell.error) bits.push(h('span', { class: 'rlm-badge rlm-badge-err' }, cell.error.ename || 'error'));
-    for (const b of cell.batches.values()) {
-      bits.push(h('span', { class: `rlm-badge rlm-batch${b.done ? '' : ' rlm-batch-live'}`,
-        'data-testid': 'rlm-batch-progress', title: BATCH_TITLE }, batchLabel(b)));
-    }
+    for (const b of cell.batches.values()) bits.push(batchBadge(b));
     fill(v.head!, ...bits);
     if (cell.subs.size) this.fillSubList(v, [...cell.subs.values()], v.key, v.subsEl!);
     v.liveEl!.hidden = !cell.live;

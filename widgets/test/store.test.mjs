@@ -2,7 +2,7 @@
 // Run with `npm test` after `npm run build:lib`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchLabel, Store } from '../lib/store.js';
+import { batchLabel, chainOf, Store } from '../lib/store.js';
 
 const T0 = 1_700_000_000;
 const item = (type, fields = {}) => ({ type, run_id: 'root', t: T0, ...fields });
@@ -119,4 +119,55 @@ test('a Message Batch shows its counts on the cell that sent it, through created
     item('batch_finished', { step: 1, batch: 'b2', status: 'ended', counts: counts({ errored: 3 }), error: 'HTTP 529 overloaded' })] });
   assert.deepEqual(badges(1, 2), ['Message Batch · failed · 3 errored']);
   assert.equal(badges().length, 1);
+});
+
+test('a batch canceled when the run ended says canceled and no longer counts requests as processing', () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: started(), now: T0, finished: false });
+  const badge = () => [...s.runs.get('root').steps.get(1).cells.get(1).batches.values()].map(batchLabel)[0];
+  s.receive({ kind: 'batch', n: 2, items: [
+    item('batch_created', { step: 1, batch: 'b1', count: 2 }),
+    item('batch_progress', { step: 1, batch: 'b1', status: 'in_progress', counts: { processing: 1, succeeded: 1 } })] });
+  assert.equal(badge(), 'Message Batch · 1 processing · 1 succeeded');
+  s.receive({ kind: 'batch', n: 3, items: [
+    item('run_finished', { status: 'stopped', reason: 'stopped by user' }),
+    item('batch_finished', { step: 1, batch: 'b1', status: 'canceled', counts: null, error: 'the run ended: canceled' })] });
+  assert.equal(badge(), 'Message Batch · canceled · 1 succeeded');
+});
+
+const EARLIER = [
+  { run_id: 'r1', question: 'How often?', answer: 'alpha 90', status: 'done', steps: 2, subcalls: 0, cost: 0.01 },
+  { run_id: 'r2', question: 'Which most?', answer: 'alpha', status: 'stopped', steps: 3, subcalls: 4, cost: 0.02 },
+];
+
+test("a follow-up's store knows its chain: its place, the earlier steps and costs, the whole chain's once done", () => {
+  const s = new Store();
+  s.receive({ kind: 'reset', n: 1, items: [item('run_started', { question: 'Share?', continues: 'r2', earlier: EARLIER })],
+              now: T0, finished: false });
+  let c = chainOf(s);
+  assert.equal(c.position, 3);
+  assert.equal(c.total, 3);
+  assert.deepEqual(c.earlier.map(q => q.question), ['How often?', 'Which most?']);
+  assert.equal(c.earlierSteps, 5);
+  assert.ok(Math.abs(c.earlierCost - 0.03) < 1e-9);
+  assert.equal(c.wholeCost, null, 'no whole-chain cost before this run has one');
+  s.receive({ kind: 'batch', n: 2, items: [item('run_finished', { status: 'done', answer: 'half', cost: 0.005 })] });
+  assert.ok(Math.abs(chainOf(s).wholeCost - 0.035) < 1e-9);
+  // one unknown cost makes the sums unknown rather than too small
+  const t = new Store();
+  t.load([item('run_started', { question: 'Q', earlier: [{ ...EARLIER[0], cost: null }, EARLIER[1]] }),
+          item('run_finished', { status: 'done', cost: 0.005 })], true);
+  assert.equal(chainOf(t).earlierCost, null);
+  assert.equal(chainOf(t).wholeCost, null);
+});
+
+test('a run that is no follow-up has no chain; one continued by a follow-up knows it, also from the saved copy', () => {
+  const s = new Store();
+  s.load([...started(), item('run_finished', { status: 'done', answer: 'a' }),
+          item('continued', { by: 'r9', question: 'And then?' })], true);
+  assert.equal(chainOf(s), null);
+  assert.equal(s.continuedBy.question, 'And then?');
+  const f = new Store();
+  f.load([item('run_started', { question: 'Q', earlier: EARLIER }), item('continued', { by: 'r9', question: 'More?' })], true);
+  assert.equal(chainOf(f).total, 4, 'the chain grew past this run');
 });
