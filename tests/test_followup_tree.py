@@ -17,7 +17,7 @@ from rlm_kernel.engine.record import RunLog
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 from rlm_kernel.widget import RunView, render_static_html
 from rlm_kernel.widget.compact import EARLIER_ANSWER, saved_copy, wire_item
-from rlm_kernel.widget.view import RUN_MIME
+from rlm_kernel.widget.view import RUN_MIME, saved_items
 
 ROOT = "claude-sonnet-5-5"
 CONTEXT = "alpha beta alpha gamma alpha beta " * 30
@@ -137,7 +137,7 @@ def test_the_earlier_tree_says_a_follow_up_continued_it(chain: Any, monkeypatch:
     assert last["items"][0]["by"] == second.run_id
     saved = saved_copy(view.journal.saved_items())
     assert saved[-1]["type"] == "continued"  # and the copy saved with the notebook keeps it
-    assert view.run_state()["items"][-1]["question"] == "Which word is the most common?"
+    assert saved_items(view.run_state())[-1]["question"] == "Which word is the most common?"
     assert RUN_MIME in view._bundle(view.static_html)
 
 
@@ -156,8 +156,8 @@ def test_a_follow_up_cell_in_a_kernel_marks_the_earlier_cell(tmp_path: Path) -> 
         updates = [m for m in cell.messages if m["msg_type"] == "update_display_data"]
         notes = [m for m in updates if "Continued in the next run" in m["content"]["data"]["text/html"]]
         assert len(notes) == 1
-        items = notes[0]["content"]["data"][RUN_MIME]["items"]
+        items = saved_items(notes[0]["content"]["data"][RUN_MIME])
         assert items[0]["question"] == "How often does each word occur?" and items[-1]["type"] == "continued"
         final = [m for m in updates if "Follow-up 2 of 2" in m["content"]["data"]["text/html"]]
         assert final, "the follow-up's own tree shows its chain"
-        assert ev.RUN_STARTED in {i["type"] for i in final[-1]["content"]["data"][RUN_MIME]["items"]}
+        assert ev.RUN_STARTED in {i["type"] for i in saved_items(final[-1]["content"]["data"][RUN_MIME])}

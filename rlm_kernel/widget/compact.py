@@ -48,7 +48,7 @@ def _cut_meta(value: Any, depth: int = 0) -> Any:
     return _cut_meta(repr(value), depth)
 
 
-def _cut_text(value: Any, limit: int) -> str:
+def _clip(value: Any, limit: int) -> str:
     text = joined(value) if value is not None else ""
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -56,8 +56,8 @@ def _cut_text(value: Any, limit: int) -> str:
 def earlier_chain(earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The questions a follow-up continues, as the view shows them: question, answer (both cut),
     status, steps, sub-calls and cost of each; not their cells (the model's account has those)."""
-    return [{"run_id": q.get("run_id"), "question": _cut_text(q.get("question"), EARLIER_QUESTION),
-             "answer": _cut_text(q.get("answer"), EARLIER_ANSWER), "status": q.get("status"),
+    return [{"run_id": q.get("run_id"), "question": _clip(q.get("question"), EARLIER_QUESTION),
+             "answer": _clip(q.get("answer"), EARLIER_ANSWER), "status": q.get("status"),
              "steps": q.get("steps"), "subcalls": q.get("subcalls"), "cost": q.get("cost")}
             for q in earlier if isinstance(q, dict)]
 
