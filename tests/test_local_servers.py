@@ -245,13 +245,16 @@ def test_a_root_prompt_that_cannot_fit_fails_the_run_with_a_reason(tmp_path) -> 
 def test_anthropic_empty_stream_is_retried_then_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(key, raising=False)
+    watched: list[str] = []  # a streamed reply (a root turn); a plain sub-call cannot come back cut short
     with FakeAnthropic() as srv:
         srv.script([Reply("", cut=True), "Hello."])
-        done = ask(AnthropicClient(api_key="k", base_url=srv.url, max_retries=0), model="claude-haiku-5-5")
+        done = ask(AnthropicClient(api_key="k", base_url=srv.url, max_retries=0), model="claude-haiku-5-5",
+                   on_text=watched.append)
         assert done.text == "Hello." and len(srv.requests) == 2
         srv.script([Reply("", cut=True), Reply("", cut=True)])
         with pytest.raises(ModelError, match="empty reply with no stop reason"):
-            ask(AnthropicClient(api_key="k", base_url=srv.url, max_retries=0), model="claude-haiku-5-5")
+            ask(AnthropicClient(api_key="k", base_url=srv.url, max_retries=0), model="claude-haiku-5-5",
+                on_text=watched.append)
 
 
 def test_a_rescued_reply_warns_once_about_the_server(caplog: pytest.LogCaptureFixture) -> None:
