@@ -12,10 +12,11 @@ from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__
 from . import magics, transform
+from .busy import BusyWhileExecuting
 from .config import RLMSettings
 
 
-class RLMKernel(IPythonKernel, RLMSettings):
+class RLMKernel(BusyWhileExecuting, IPythonKernel, RLMSettings):
     implementation = "rlm_kernel"
     implementation_version = __version__
 
