@@ -327,6 +327,11 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
     assert written.is_file() and "Show outputs, please." in written.read_text()
     link.click()  # opens the exported notebook in a new tab of the application
     expect(page.locator(".lm-TabBar-tabLabel", has_text=written.name)).to_be_visible(timeout=15_000)
+    # its timeline, under the title, is drawn (an SVG in a Markdown cell of an untrusted notebook)
+    picture = page.locator(".jp-RenderedMarkdown img[alt^='Timeline of the run']")
+    expect(picture).to_be_visible(timeout=15_000)
+    assert picture.evaluate("img => img.complete && img.naturalWidth") == 900
+    shot(page, f"outputs-{tag}-2-exported-timeline")
     assert not page.console_errors, page.console_errors
 
 
