@@ -1,7 +1,8 @@
 """JupyterLab says the kernel is Busy for as long as a %%rlm run is running, paused included, and
 Idle once it has ended, with comm messages sent over kernel subshells (JupyterLab's default) and
-without. The status bar's kernel item and the notebook toolbar's execution indicator are sampled
-every 50 ms in the page while a slow scripted run goes on and is paused and resumed by a click."""
+without. The status bar's kernel item and the notebook toolbar's execution indicator are read in the
+page every 50 ms and on every change of the status bar, while a slow scripted run goes on and is
+paused and resumed by a click."""
 
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ SLOW = ["Step one.\n```repl\nimport time\ntime.sleep(0.3)\nprint('one')\n```",
         "FINAL(three steps)"]
 
 SAMPLE = """() => { window.__rlmSamples = [];
-  window.__rlmSampler = setInterval(() => {
+  const read = () => {
     const bar = [...document.querySelectorAll('.jp-StatusBar-Item')].map(e => e.textContent)
       .find(t => t.includes('RLM (Python 3) |')) || null;
     const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status || null;
     const run = document.querySelector("[data-testid='rlm-status']")?.textContent || null;
-    window.__rlmSamples.push({ t: Math.round(performance.now()), bar, indicator, run });
-  }, 50); }"""
+    window.__rlmSamples.push({ t: performance.now(), bar, indicator, run });
+  };
+  window.__rlmSampler = setInterval(read, 50);
+  // and every change of the status bar's kernel item, however short
+  window.__rlmWatch = new MutationObserver(read);
+  window.__rlmWatch.observe(document.querySelector('.jp-StatusBar-Widget') || document.body,
+                            { subtree: true, childList: true, characterData: true }); }"""
 LIVE = {"running", "pausing…", "paused"}
 
 
