@@ -98,8 +98,9 @@ def test_demo_run_becomes_a_valid_notebook_that_reads_like_the_analysis(tmp_path
                  "| **Sub-calls** | 2 |", "Tokens", "Cost"):
         assert fact in title
 
-    setup = nb.cells[1]
-    assert setup.cell_type == "code"
+    assert nb.cells[1].metadata.rlm.role == "timeline"  # the run's picture, then the replay setup
+    setup = nb.cells[2]
+    assert setup.cell_type == "code" and setup.metadata.rlm.role == "replay-setup"
     magic = setup.source.splitlines()[-1]
     assert magic == "%rlm replay apples.rlm.jsonl"  # next to the notebook, so the two travel together
     assert (path.parent / "apples.rlm.jsonl").is_file()

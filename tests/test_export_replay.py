@@ -125,7 +125,7 @@ def test_the_live_switch_calls_the_model_instead(kernels, tmp_path):
     result = demo_run(tmp_path / "runs")
     path = export_run(result.log_path, tmp_path / "live.ipynb")
     nb = nbformat.read(path, as_version=4)
-    nb.cells[1].source += " --live"
+    next(c for c in nb.cells if c.metadata.get("rlm", {}).get("role") == "replay-setup").source += " --live"
     fresh = "Question: When are apples picked?\\n\\nExcerpt:\\nApples are picked in May."
     nb.cells.append(nbformat.v4.new_code_cell(f"print(llm_query('{fresh}'))"))
     nbformat.write(nb, path)

@@ -21,7 +21,7 @@ from rlm_kernel.engine.options import RLMOptions
 from rlm_kernel.engine.steering import PendingCell, Steering
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 from rlm_kernel.widget import RunView
-from rlm_kernel.widget.compact import OUTPUT_TEXT_LIMIT, PROMPT_PREVIEW
+from rlm_kernel.widget.compact import OUTPUT_RICH_LIMIT, OUTPUT_TEXT_LIMIT, PROMPT_PREVIEW, cut_output
 from rlm_kernel.widget.view import saved_items
 
 ROOT = "claude-sonnet-5-5"
@@ -269,6 +269,19 @@ def test_long_outputs_are_cut_and_show_all_fetches_them():
     reply = c.custom()[-1]
     assert reply["kind"] == "fetched" and reply["req"] == 7
     assert reply["value"]["text"] == long_text
+
+
+def test_an_images_size_and_background_hint_reach_the_tree_with_it():
+    """Image(..., width=40) and matplotlib's needs_background travel with the output, so the tree's
+    renderers draw it as a native cell would; metadata of a part left out goes with it."""
+    out = {"output_type": "display_data",
+           "data": {"image/png": "iVBORw0K", "text/plain": "<Image>", "text/html": "x" * (OUTPUT_RICH_LIMIT + 1)},
+           "metadata": {"image/png": {"width": 40, "height": 20}, "needs_background": "light",
+                        "text/html": {"isolated": True}}}
+    small = cut_output(out)
+    assert small["metadata"] == {"image/png": {"width": 40, "height": 20}, "needs_background": "light"}
+    assert "text/html" not in small["data"]
+    assert "metadata" not in cut_output({"output_type": "display_data", "data": {"text/plain": "1"}, "metadata": {}})
 
 
 def test_full_prompt_and_response_are_fetched_on_demand():

@@ -28,6 +28,8 @@ class SubCall:
     error: str | None = None
     child_run_id: str | None = None
     child: RunNode | None = None
+    t0: float | None = None  # when it started and finished (epoch seconds), for the timeline
+    t1: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -43,6 +45,7 @@ class Cell:
     original_code: str | None = None
     finished: dict[str, Any] | None = None  # the cell_finished event, None if the log ends first
     subcalls: list[SubCall] = field(default_factory=list)
+    t0: float | None = None  # when it started (epoch seconds); it lasted finished["duration"]
 
     @property
     def outputs(self) -> list[dict[str, Any]]:
@@ -86,6 +89,8 @@ class Step:
     abandoned: bool = False
     #: Sub-calls made outside any cell (none in practice; kept so nothing recorded is dropped).
     loose_subcalls: list[SubCall] = field(default_factory=list)
+    #: When the model turn started (epoch seconds); it lasted turn["latency"].
+    t0: float | None = None
 
     @property
     def text(self) -> str:
@@ -156,12 +161,12 @@ def fold_runs(events: Iterable[ev.Event]) -> dict[str, RunNode]:
         if node is None:
             continue  # events of a run whose start was lost: nothing to hang them on
         if kind == ev.TURN_STARTED:
-            node.step(int(e.get("step") or 0))
+            node.step(int(e.get("step") or 0)).t0 = _time(e)
         elif kind == ev.TURN_FINISHED:
             node.step(int(e.get("step") or 0)).turn = e
         elif kind == ev.CELL_STARTED:
             cell = Cell(int(e.get("step") or 0), int(e.get("index") or 0), str(e.get("code") or ""),
-                        bool(e.get("edited")), e.get("original_code"))
+                        bool(e.get("edited")), e.get("original_code"), t0=_time(e))
             node.step(cell.step).cells.append(cell)
             open_cell[rid] = cell
         elif kind == ev.CELL_FINISHED:
@@ -173,7 +178,7 @@ def fold_runs(events: Iterable[ev.Event]) -> dict[str, RunNode]:
             cell.finished = e
         elif kind == ev.SUBCALL_STARTED:
             sc = SubCall(str(e.get("id")), str(e.get("kind") or "llm"), e.get("model"), str(e.get("prompt") or ""),
-                         e.get("batch"), child_run_id=e.get("child_run_id"))
+                         e.get("batch"), child_run_id=e.get("child_run_id"), t0=_time(e))
             subcalls[(rid, sc.id)] = sc
             cell = open_cell.get(rid)
             if cell is not None:
@@ -188,6 +193,7 @@ def fold_runs(events: Iterable[ev.Event]) -> dict[str, RunNode]:
                 sc.latency = e.get("latency")
                 sc.error = e.get("error")
                 sc.child_run_id = e.get("child_run_id") or sc.child_run_id
+                sc.t1 = _time(e)
         elif kind == ev.NOTE:
             node.items.append(Note(int(e.get("step") or 0), str(e.get("text") or "")))
         elif kind == ev.BUDGET_HIT:
@@ -203,6 +209,11 @@ def fold_runs(events: Iterable[ev.Event]) -> dict[str, RunNode]:
         elif kind == ev.RUN_FINISHED:
             node.finished = e
     return nodes
+
+
+def _time(e: ev.Event) -> float | None:
+    t = e.get("t")
+    return float(t) if isinstance(t, (int, float)) else None
 
 
 def build_tree(log: RunLog, run_id: str | None = None) -> RunNode:

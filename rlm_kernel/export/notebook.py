@@ -10,6 +10,7 @@ sections: in the replay their answers come from the recording, so their code is 
 
 from __future__ import annotations
 
+import base64
 import filecmp
 import os
 import re
@@ -36,6 +37,7 @@ from . import markdown as md
 from .outputs import OutputCleaner, base64_payload, cut
 from .recording import recording_path, write_recording
 from .sidecar import ContextCell, context_cell, context_cell_from_snapshot, missing_context_cell
+from .timeline import LEGEND, timeline_svg
 
 KERNELSPEC = {"name": "rlm", "display_name": "RLM (Python 3)", "language": "python"}
 #: Sub-calls listed one by one in a cell's summary; the rest are counted (all are in metadata).
@@ -139,6 +141,7 @@ class _Builder:
         self.ctx = self.context_cell()  # first: the title names the files that travel with the notebook
         self.section_ctx = self.changed_contexts()
         self.title()
+        self.timeline()
         self.setup()
         self.context()
         if self.earlier:
@@ -214,6 +217,21 @@ class _Builder:
                   "", f"To share it, copy {md.plural(len(self.travelling_files), 'file')} along with it, into the "
                       f"same folder: {', '.join(f'`{name}`' for name in self.travelling_files)}."]
         self.markdown("\n".join(lines), meta={"role": "title"})
+
+    def timeline(self) -> None:
+        """The run's waterfall, drawn from the log, as an SVG image in a Markdown cell: a data URI, which
+        JupyterLab, nbconvert and GitHub all show (JupyterLab does not draw SVG attachments, and an SVG
+        output of an untrusted notebook is not drawn either)."""
+        svg = timeline_svg(self.node)
+        if svg is None:
+            return
+        s = self.summary
+        whose = " (the last question)" if self.earlier else ""
+        alt = (f"Timeline of the run{whose}: {md.plural(s.steps, 'step')}, {md.plural(s.subcalls, 'sub-call')}"
+               + (f" over {md.duration(s.elapsed)}" if s.elapsed is not None else ""))
+        uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        self.markdown(f"{md.heading(2, 'Timeline' + whose)}\n\n![{alt}]({uri})\n\n*{LEGEND}*",
+                      meta={"role": "timeline"})
 
     def setup(self) -> None:
         path = shlex.quote(self.recording)

@@ -13,11 +13,12 @@ from traitlets import Type
 
 from .. import __version__
 from . import magics, transform
+from .busy import BusyWhileExecuting
 from .compiler import RLMCompiler
 from .config import RLMSettings
 
 
-class RLMKernel(IPythonKernel, RLMSettings):
+class RLMKernel(BusyWhileExecuting, IPythonKernel, RLMSettings):
     implementation = "rlm_kernel"
     implementation_version = __version__
     compiler_class = Type(RLMCompiler)  # tracebacks of generated cells say rlm[N], as the tree does

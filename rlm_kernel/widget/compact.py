@@ -103,6 +103,13 @@ def cut_output(out: dict[str, Any]) -> dict[str, Any]:
                     plain = plain[:OUTPUT_TEXT_LIMIT]
                 small_data[mime] = plain
         small = {"output_type": kind, "data": small_data}
+        # an image's width and height (Image(..., width=40)), matplotlib's needs_background: the
+        # renderers read them as a native cell's would; entries of parts not sent are left out
+        meta = out.get("metadata")
+        if isinstance(meta, dict):
+            kept = {k: v for k, v in meta.items() if k in small_data or "/" not in str(k)}
+            if kept:
+                small["metadata"] = _cut_meta(kept)
         if kind == "execute_result":
             small["execution_count"] = out.get("execution_count")
         if cut:

@@ -5,7 +5,10 @@ and without. The model is the loopback fake server with latency, scripted per co
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,11 +35,27 @@ ENDLESS = "Still counting.\n```repl\nimport time\ntime.sleep(0.4)\nanswer['conte
 
 
 PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def png(width: int, height: int) -> str:
+    """A real RGB PNG (a colour gradient) as base64, written with zlib alone."""
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return base64.b64encode(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                            + chunk(b"IEND", b"")).decode()
+
+
+PNG_16x8 = png(16, 8)
 OUTPUTS = [
     "Let me show some outputs.\n```repl\nimport base64\nfrom IPython.display import HTML, Image, display\n"
     "display(HTML('<table><tr><td>html table cell</td></tr></table><script>document.title=\"pwned\"</script>'"
     "'<img src=x onerror=\"document.title=1\">'))\n"
-    f"display(Image(data=base64.b64decode('{PNG_1PX}'), width=40))\n"
+    f"display(Image(data=base64.b64decode('{PNG_16x8}'), width=64))\n"
     "print('\\n'.join(f'line {i}' for i in range(2000)))\n1/0\n```",
     "FINAL(done with outputs)",
 ]
@@ -309,7 +328,10 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
     # outputs drawn by JupyterLab's own renderers, as in a native cell of the same notebook (trusted
     # kernel output there too; a reopened untrusted notebook gets JupyterLab's sanitiser)
     expect(step1.locator(".rlm-outputs .jp-RenderedHTMLCommon td")).to_have_text("html table cell")
-    expect(step1.locator(".rlm-outputs .jp-RenderedImage img")).to_be_visible()
+    image = step1.locator(".rlm-outputs .jp-RenderedImage img")
+    expect(image).to_be_visible()
+    # the picture itself, decoded, at the width the code asked for (as a native cell draws it)
+    assert image.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight, img.width]") == [True, 16, 8, 64]
     expect(step1.locator(".rlm-outputs .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")) \
         .to_contain_text("ZeroDivisionError")
     # a long output is cut; "show all" fetches the rest from the kernel
@@ -327,6 +349,11 @@ def test_outputs_note_and_export(lab: Lab, page: Any, srv: FakeAnthropic) -> Non
     assert written.is_file() and "Show outputs, please." in written.read_text()
     link.click()  # opens the exported notebook in a new tab of the application
     expect(page.locator(".lm-TabBar-tabLabel", has_text=written.name)).to_be_visible(timeout=15_000)
+    # its timeline, under the title, is drawn (an SVG in a Markdown cell of an untrusted notebook)
+    picture = page.locator(".jp-RenderedMarkdown img[alt^='Timeline of the run']")
+    expect(picture).to_be_visible(timeout=15_000)
+    assert picture.evaluate("img => img.complete && img.naturalWidth") == 900
+    shot(page, f"outputs-{tag}-2-exported-timeline")
     assert not page.console_errors, page.console_errors
 
 

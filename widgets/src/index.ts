@@ -6,7 +6,7 @@
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, ISessionContext } from '@jupyterlab/apputils';
+import { ICommandPalette, ISessionContext, IThemeManager } from '@jupyterlab/apputils';
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
@@ -14,7 +14,9 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Kernel } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
+import { readableAnsi } from './contrast';
 import { savedItems } from './saved';
 import { Item, Store } from './store';
 import { FIND_EVENT, TreeView } from './view';
@@ -175,6 +177,12 @@ export class RunRenderer extends Widget implements IRenderMime.IRenderer {
     }
   }
 
+  /** Outputs drawn before the tree was on the page could not be measured for contrast. */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    requestAnimationFrame(() => readableAnsi(this.node));
+  }
+
   dispose(): void {
     if (this.isDisposed) return;
     this.session?.kernelChanged.disconnect(this.onKernel, this);
@@ -219,9 +227,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'The live run tree of rlm-kernel: steps, cells, sub-calls and child runs.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [ICommandPalette, IStatusBar, IEditorServices],
+  optional: [ICommandPalette, IStatusBar, IEditorServices, IThemeManager],
   activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry, palette: ICommandPalette | null,
-             statusBar: IStatusBar | null, editors: IEditorServices | null) => {
+             statusBar: IStatusBar | null, editors: IEditorServices | null, themes: IThemeManager | null) => {
+    // a new theme brings new backgrounds: measure the outputs' terminal colours again
+    themes?.themeChanged.connect(() => document.querySelectorAll('.rlm').forEach(el => readableAnsi(el)));
     app.docRegistry.addWidgetExtension('Notebook', new NotebookRuns(app, editors));
     // outputs outside a notebook (a cloned output view, the console) still show the saved tree
     rendermime.addFactory({

@@ -7,6 +7,7 @@
 import { IEditorServices } from '@jupyterlab/codeeditor';
 import { IRenderMimeRegistry, MimeModel, OutputModel } from '@jupyterlab/rendermime';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { readableAnsi } from './contrast';
 import { Batch, BATCH_TITLE, batchLabel, Cell, chainOf, Dirty, Item, Run, Step, Store, Sub, TERMINAL } from './store';
 import { PendingEditor, pendingEditor } from './editor';
 import { filterRows, RowFilter } from './rows';
@@ -996,7 +997,7 @@ export class TreeView {
       const r = this.rendermime.createRenderer(mime);
       owner.renderers.push(r);
       box.dataset.mimeType = mime;
-      void r.renderModel(model);
+      void r.renderModel(model).then(() => requestAnimationFrame(() => readableAnsi(box)));
       box.append(r.node);
       if (o.cut) {
         box.append(h('button', { class: 'rlm-link', type: 'button', 'data-testid': 'rlm-show-all',
