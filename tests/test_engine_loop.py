@@ -352,3 +352,19 @@ def test_memoize_off_sends_every_subcall(srv, tmp_path):
     code = "```repl\nb = llm_query_batched(['x', 'x', 'x'])\n```"
     ask(srv, tmp_path, [code, "FINAL_VAR(b)"], sub="y", memoize=False)
     assert len([r for r in srv.requests if r.model != ROOT]) == 3
+
+
+def test_root_replies_stream_only_when_someone_watches(srv, tmp_path):
+    """A run tree (a subscriber) sees the reply as it is written; a script's rlm() has nobody to show
+    deltas to, so its root turns are plain requests, and its record is the same."""
+    script = ["```repl\nx = 6 * 7\nprint(x)\n```", "FINAL_VAR(x)"]
+    plain = ask(srv, tmp_path, list(script))
+    assert [r.stream for r in root_requests(srv)] == [False, False]
+    deltas: list[str] = []
+    watched = ask(srv, tmp_path, list(script),
+                  subscribers=[lambda e: deltas.append(e["text"]) if e["type"] == ev.TURN_DELTA else None])
+    assert [r.stream for r in root_requests(srv)][2:] == [True, True]
+    assert plain.answer == watched.answer == "42"
+    assert "".join(deltas) == "".join(script)
+    turns = [[e["text"] for e in r.run.events if e["type"] == ev.TURN_FINISHED] for r in (plain, watched)]
+    assert turns[0] == turns[1] == script

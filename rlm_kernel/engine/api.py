@@ -92,6 +92,7 @@ async def arun(question: str, context: Any, *, options: RLMOptions | None = None
     bus.subscribe(writer)
     for fn in subscribers:
         bus.subscribe(fn)
+    bus.watched = bool(subscribers)
     steering.on_state = lambda state: run.emit(ev.STATE, state=state, step=run.step)
     snapshot = None
     replying = threading.Event()  # the first root request has left (its reply, or the run's end, is coming)
@@ -164,6 +165,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
     writer = RunLogWriter(log.path)
     for fn in (writer, *subscribers):
         bus.subscribe(fn)
+    bus.watched = bool(subscribers)
     steering.on_state = lambda state: run.emit(ev.STATE, state=state, step=run.step)
     try:
         run.bind()

@@ -89,6 +89,9 @@ class EventBus:
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         self.redactor = redactor if redactor is not None else Redactor()
+        #: Someone shows the run as it happens (a run tree): root replies stream to them. A script's
+        #: rlm() has only the log, which keeps no deltas, so its root turns are plain requests.
+        self.watched = False
         self._subscribers: list[Subscriber] = []
         self._seq = itertools.count(1)
         self._lock = threading.RLock()

@@ -242,9 +242,11 @@ class Run:
         self.emit(ev.TURN_STARTED, step=self.step, **({"outputs_removed": removed} if removed else {}))
         step = self.step
         live = self.protocol.live(lambda delta: self.emit(ev.TURN_DELTA, step=step, text=delta))
-        tools = {"tools": self.protocol.tools, "on_tool": live.on_tool} if self.protocol.tools else {}
+        watched = self.bus.watched  # unwatched, the reply comes whole: a stream's deltas cost CPU for nobody
+        tools = ({"tools": self.protocol.tools, "on_tool": live.on_tool if watched else None}
+                 if self.protocol.tools else {})
         request = self.clients.root.complete(model=self.model, system=self.system, messages=messages,
-                                             max_output_tokens=max_tokens, on_text=live.on_text,
+                                             max_output_tokens=max_tokens, on_text=live.on_text if watched else None,
                                              cache=self.options.cache, temperature=self.options.temperature,
                                              **tools)
         remaining = self.budget.remaining_time()
@@ -254,6 +256,8 @@ class Run:
         except TimeoutError:
             self.budget.check_time()
             raise
+        if not watched and c.text:
+            live.on_text(c.text)
         shown, message = live.finish(c), self.protocol.assistant_message(c)
         calls = {"tool_calls": message["tool_calls"], "message": message} if c.tool_calls else {}
         finished = self.emit(ev.TURN_FINISHED, step=step, text=shown, model=c.model, usage=c.usage.to_dict(),

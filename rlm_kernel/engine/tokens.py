@@ -14,6 +14,7 @@ take more, up to 1.6). About 0.1 s per megabyte, most of it one regular-expressi
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -47,8 +48,11 @@ _CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
+@functools.lru_cache(maxsize=256)
 def estimate_tokens(text: str) -> int:
-    """About how many tokens `text` is, erring high (see the module docstring for the calibration)."""
+    """About how many tokens `text` is, erring high (see the module docstring for the calibration).
+    Remembered: every root turn re-estimates the conversation so far (the same strings) and every
+    sub-call its prompt twice (preflight, reply budget); texts are bounded by a model's window."""
     if not text:
         return 0
     classes = text.encode("utf-8", "surrogatepass").translate(_TABLE)
