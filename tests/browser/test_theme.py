@@ -1,7 +1,8 @@
-"""The run tree reads well in JupyterLab's light and dark themes: every visible piece of text in a
-finished run (status pill, badges, timeline labels, durations and tokens, links, buttons, a failed
-cell's traceback, a failed sub-call) has a WCAG contrast ratio of at least 4.5:1 against what is
-behind it (3:1 for large text). Disabled controls are exempt, as WCAG exempts inactive components."""
+"""The run tree reads well in the light and dark themes, in JupyterLab and in Notebook 7 (the saved
+notebook reopened there): every visible piece of text in a finished run (status pill, badges, timeline
+labels, durations and tokens, links, buttons, a failed cell's traceback, a failed sub-call) has a WCAG
+contrast ratio of at least 4.5:1 against what is behind it (3:1 for large text). Disabled controls are
+exempt, as WCAG exempts inactive components."""
 
 from __future__ import annotations
 
@@ -151,6 +152,28 @@ def test_every_text_in_the_tree_has_enough_contrast_in_light_and_dark(lab: Lab, 
             run.evaluate("el => el.scrollIntoView({ block: 'start' })")
             shot(page, f"theme-{tag}-1-top")
             shot(page, f"theme-{tag}-2-traceback", run.locator(".rlm-tree > [data-step='2']"))
+
+        # The saved notebook in Notebook 7, which draws the tree with the same extension and theme variables.
+        page.locator(".jp-Notebook").click()
+        page.keyboard.press("Control+s")
+        expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=10_000)
+        lab.end_sessions()
+        page.goto(lab.url + "/notebooks/theme.ipynb")
+        again = page.locator("[data-testid='rlm-run']")
+        expect(again.locator("[data-testid='rlm-status']")).to_have_text("done", timeout=60_000)
+        again.locator("[data-testid='rlm-expand-all']").click()
+        again.locator(".rlm-sub-failed .rlm-sub-head").click()
+        for theme, tag in (("JupyterLab Dark", "notebook7-dark"), ("JupyterLab Light", "notebook7-light")):
+            use_theme(page, theme)
+            page.mouse.move(0, 0)
+            items = measured(again)
+            names = {i["name"] for i in items}
+            for wanted in ("rlm-status", "rlm-badge-err", "rlm-tl-label", "rlm-hint", "ansi-", "rlm-answer"):
+                assert any(wanted in n for n in names), (tag, wanted, sorted(names))
+            print(f"{tag}: {len(items)} text elements, lowest ratio {min(i['ratio'] for i in items)}")
+            report[tag] = sorted(f"{i['name']} {i['text']!r}: {i['ratio']} (fg {i['fg']} on {i['bg']})"
+                                 for i in items if i["ratio"] < i["need"])
+            shot(page, f"theme-{tag}", again)
         print("\n".join(f"{tag}: {line}" for tag, lines in report.items() for line in lines))
-        assert not report["light"] and not report["dark"], "\n".join(
+        assert not any(report.values()), "\n".join(
             f"{tag}: {line}" for tag, lines in report.items() for line in lines)
