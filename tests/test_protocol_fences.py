@@ -448,3 +448,17 @@ def test_the_context_description_retyped_as_code_is_skipped_and_the_rest_runs(sr
     assert "Output of cell 1:\n4721" in told and "SyntaxError" not in told
     assert "line 3 of your cell assigned `context` something that is not the input" in told
     assert result.answer == "4721"
+
+
+def test_the_same_failing_reply_again_is_named_although_each_traceback_names_a_new_cell(srv, tmp_path):
+    # Qwen at temperature 0 sent this reply eight times; each traceback said <rlm-cell-N> with a new N, so
+    # the repeat went unnoticed and the forced last answer came back as the text "FINAL_VAR(special_magic_number)".
+    reply = ("```repl\nimport re\nmatch = re.search(r'golden-mirror', context)\nif match:\n"
+             "    special_magic_number = int(match.group())\n    print(special_magic_number)\n```\n"
+             "Once its output has come back, the next reply:\nFINAL_VAR(special_magic_number)")
+    result = ask(srv, tmp_path, [reply] * 3 + ["FINAL_VAR(special_magic_number)"], max_iterations=3,
+                 context="the golden-mirror number is 4721")
+    second = fed(srv)[1]
+    assert "same reply as in your previous step" in second and "raised the same error as before" in second
+    assert "ValueError" in second
+    assert result.status == "budget" and result.answer == ""  # not the directive's text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import sys
 import threading
 import time
@@ -543,9 +544,15 @@ class Run:
 
     # --- answers ------------------------------------------------------------------------------
     def best_partial(self) -> str:
+        """What a run that did not finish can still show: the answer being built, else the last reply's
+        prose (a FINAL_VAR of a name that never existed is not prose: it is dropped)."""
         if self.answer.get("content"):
             return str(self.answer["content"])
-        return strip_code_blocks(self.last_reply).strip()
+        return _UNRESOLVED_VAR.sub("", strip_code_blocks(self.last_reply)).strip()
+
+
+#: A line that is only FINAL_VAR(...): by the time best_partial runs it gave no answer.
+_UNRESOLVED_VAR = re.compile(r"^[ \t]*FINAL_VAR\([^\n]*\)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 def _cap_outputs(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:

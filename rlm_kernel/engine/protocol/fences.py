@@ -7,6 +7,7 @@ a comment or a string, a FINAL that calls a helper, a reply sent again unchanged
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from .. import prompts
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 FORMS = {"invoke": "<invoke> tool call", "tool_call": "[TOOL_CALL] block", "json": "tool call written as JSON text",
          "bare": "untagged ``` block", "reply": "reply (Python with no block around it)"}
 
+
+
+#: How a traceback names the cell it ran in (`<rlm-cell-3>` headless, `Cell rlm[3]` in the kernel): a
+#: new name each time, so a repeated reply's output compares equal only without it.
+_CELL_NAME = re.compile(r"<rlm-cell-\d+>|Cell rlm\[\d+\]")
 
 class FencedProtocol(Protocol):
     name = "fences"
@@ -59,11 +65,11 @@ class FencedProtocol(Protocol):
             notes.append(verdict.problem or "")
         elif not reading.codes:
             notes.append(self.nudge(run, reading))
-        key, out_key = " ".join(c.text.split()), "\n".join(outputs)
+        key, out_key = " ".join(c.text.split()), _CELL_NAME.sub("<cell>", "\n".join(outputs))
         repeated = key == self._last_reply and out_key == self._last_outputs
         self._last_reply, self._last_outputs = key, out_key
         if repeated:
-            return Step(feedback=self.repeated(reading, notes, outputs))
+            return Step(feedback=self.repeated(reading, notes, outputs, failed=failed))
         return Step(feedback="\n\n".join(outputs + notes))
 
     # --- feedback that names the mistake ------------------------------------------------------
@@ -96,8 +102,12 @@ class FencedProtocol(Protocol):
         return (f"Note: {blocks} after `{short(reading.invented or '', 60)}` in your reply did not run: it came after "
                 "output you wrote yourself. The real output is above.")
 
-    def repeated(self, reading: Reading, notes: list[str], outputs: list[str]) -> str:
+    def repeated(self, reading: Reading, notes: list[str], outputs: list[str], *, failed: bool = False) -> str:
         lines = ["You sent the same reply as in your previous step, and again it changed nothing."]
+        if failed:
+            lines.append("Its code raised the same error as before (below): unchanged, it will fail the same way "
+                         "every time. Change the line the traceback points to, or print what that line works on "
+                         "to see why it fails.")
         if notes:
             lines += [n.removeprefix("Note: ") for n in notes]
         elif reading.codes and all(o.rstrip().endswith("(no output)") for o in outputs):
