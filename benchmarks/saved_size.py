@@ -40,6 +40,7 @@ from widget_fixtures import magic, run_notebook  # noqa: E402
 
 from rlm_kernel.engine.record import RunLog  # noqa: E402
 from rlm_kernel.kernel.testing import jupyter_sandbox  # noqa: E402
+from rlm_kernel.testing import by_question  # noqa: E402
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic  # noqa: E402
 from rlm_kernel.widget.view import RUN_MIME  # noqa: E402
 
@@ -77,18 +78,11 @@ STEPS = [
 CHILD = ["Child reads.\n```repl\nprint(len(context.splitlines()), 'labels')\n```", "FINAL(all labelled ok)"]
 
 
-def _reply(request: Any) -> str:
-    first = request["messages"][0]["content"]
-    first = first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
-    turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    script = CHILD if "Summarise the labels" in first else STEPS
-    return script[min(turn, len(script) - 1)]
-
-
 def analysis(work: Path) -> Any:
     with FakeAnthropic(root_model=ROOT) as srv:
         srv.latency = 0.0
-        srv.route(root=_reply, sub=lambda r: "label: " + r.last_user_text()[-40:])
+        srv.route(root=by_question(STEPS, {"Summarise the labels": CHILD}),
+                  sub=lambda r: "label: " + r.last_user_text()[-40:])
         os.environ["ANTHROPIC_API_KEY"] = "test-key"
         return run_notebook([SETUP, magic(srv, "How are the tickets spread over kinds?")], work)
 

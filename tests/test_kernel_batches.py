@@ -3,9 +3,10 @@ collects the batch the first one sent instead of sending the prompts again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rlm_kernel.engine.record import RunLog, list_runs
@@ -91,6 +92,21 @@ def _open_run(kernel: KernelSession, question: str) -> tuple[str, str]:
     raise AssertionError("the run view was not shown")
 
 
+@contextlib.contextmanager
+def _waiting_on_a_batch(tmp_path: Path, duration: float
+                        ) -> Iterator[tuple[FakeAnthropic, KernelSession, Path, str, str]]:
+    """A %%rlm cell in a real kernel whose second step has sent a Message Batch taking `duration`
+    seconds: (the fake, the kernel, its folder, the cell's msg id, its run view's comm id)."""
+    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
+        fake.batches.duration = duration
+        fake.route(root=by_turn("```repl\nimport json\n```", ASK, DONE), sub=lambda r: "A:" + r.last_user_text())
+        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as kernel:
+            kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
+            msg_id, comm_id = _open_run(kernel, "Ask the three words at batch price.")
+            wait_until(lambda: len(fake.batches.created) == 1, "the batch to be created")
+            yield fake, kernel, work, msg_id, comm_id
+
+
 def _click(kernel: KernelSession, comm_id: str, action: str) -> None:
     """What the tree's button sends."""
     kernel.kc.shell_channel.send(kernel.kc.session.msg(
@@ -100,42 +116,30 @@ def _click(kernel: KernelSession, comm_id: str, action: str) -> None:
 def test_stop_from_the_tree_reaches_a_cell_waiting_on_a_batch(tmp_path: Path) -> None:
     """The generated cell holds the main shell while it waits for the batch; the tree's Stop still
     gets through (the run views' messages go to a subshell) and the batch is canceled."""
-    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
-        fake.batches.duration = 120.0
-        fake.route(root=by_turn("```repl\nimport json\n```", ASK, DONE), sub=lambda r: "A:" + r.last_user_text())
-        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as kernel:
-            kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
-            msg_id, comm_id = _open_run(kernel, "Ask the three words at batch price.")
-            wait_until(lambda: len(fake.batches.created) == 1, "the batch to be created")
-            time.sleep(0.5)  # the cell is now waiting in llm_query_batched
-            t0 = time.monotonic()
-            _click(kernel, comm_id, "stop")
-            wait_until(lambda: fake.batches.cancels == 1, "the batch to be canceled", timeout=20)
-            assert time.monotonic() - t0 < 10
-            cell = kernel.collect(msg_id, timeout=30)
-            assert cell.status == "ok", cell.text
-            assert "stopped" in cell.text
-        assert fake.batches.created[0].cancel_at is not None
+    with _waiting_on_a_batch(tmp_path, duration=120.0) as (fake, kernel, _, msg_id, comm_id):
+        time.sleep(0.5)  # the cell is now waiting in llm_query_batched
+        t0 = time.monotonic()
+        _click(kernel, comm_id, "stop")
+        wait_until(lambda: fake.batches.cancels == 1, "the batch to be canceled", timeout=20)
+        assert time.monotonic() - t0 < 10
+        cell = kernel.collect(msg_id, timeout=30)
+        assert cell.status == "ok", cell.text
+        assert "stopped" in cell.text
+    assert fake.batches.created[0].cancel_at is not None
 
 
 def test_pause_from_the_tree_holds_a_batch_cell_and_resume_finishes_it(tmp_path: Path) -> None:
     """Pause while the cell waits on the batch: the answers are held back when they come, the run
     says paused, and Resume carries on to the answer."""
-    with FakeAnthropic() as fake, jupyter_sandbox(tmp_path) as work:
-        fake.batches.duration = 2.0
-        fake.route(root=by_turn("```repl\nimport json\n```", ASK, DONE), sub=lambda r: "A:" + r.last_user_text())
-        with KernelSession(work, env={"ANTHROPIC_API_KEY": KEY}) as kernel:
-            kernel.run(f"%rlm config base_url={fake.base_url} provider=anthropic batch_poll=0.05\ncontext = 'x'")
-            msg_id, comm_id = _open_run(kernel, "Ask the three words at batch price.")
-            wait_until(lambda: len(fake.batches.created) == 1, "the batch to be created")
-            _click(kernel, comm_id, "pause")
-            time.sleep(4)  # the batch has ended meanwhile; the paused run holds its answers
-            log = list_runs(work / "rlm_runs")[0]
-            states = [e["state"] for e in log.events if e["type"] == "state"]
-            assert states[-1] == "paused", states
-            assert not any(e["type"] == "cell_finished" and e["step"] == 2 for e in log.events)
-            _click(kernel, comm_id, "resume")
-            cell = kernel.collect(msg_id, timeout=30)
-            assert cell.status == "ok", cell.text
-            assert json.dumps(["A:alpha", "A:beta", "A:gamma"]) in cell.tree_text
-        assert fake.batches.cancels == 0
+    with _waiting_on_a_batch(tmp_path, duration=2.0) as (fake, kernel, work, msg_id, comm_id):
+        _click(kernel, comm_id, "pause")
+        time.sleep(4)  # the batch has ended meanwhile; the paused run holds its answers
+        log = list_runs(work / "rlm_runs")[0]
+        states = [e["state"] for e in log.events if e["type"] == "state"]
+        assert states[-1] == "paused", states
+        assert not any(e["type"] == "cell_finished" and e["step"] == 2 for e in log.events)
+        _click(kernel, comm_id, "resume")
+        cell = kernel.collect(msg_id, timeout=30)
+        assert cell.status == "ok", cell.text
+        assert json.dumps(["A:alpha", "A:beta", "A:gamma"]) in cell.tree_text
+    assert fake.batches.cancels == 0

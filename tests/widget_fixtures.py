@@ -24,6 +24,7 @@ if str(ROOT_DIR) not in sys.path:
     sys.path.insert(0, str(ROOT_DIR))
 
 from rlm_kernel.kernel.testing import jupyter_sandbox  # noqa: E402
+from rlm_kernel.testing import by_question  # noqa: E402
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic  # noqa: E402
 from rlm_kernel.widget.view import RUN_MIME  # noqa: E402
 
@@ -48,19 +49,6 @@ ANALYSIS = [
     "FINAL(## Widgets\n\n| box | widgets |\n|---|---|\n| A | **4** |\n\nCounted **4** widgets.)",
 ]
 CHILD = ["Child looks.\n```repl\nprint('child sees', len(context))\n```", "FINAL(child summary)"]
-
-
-def _first_text(request: Any) -> str:
-    first = request["messages"][0]["content"]
-    return first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
-
-
-def _scripted(script: list[str], child: list[str] | None = None) -> Any:
-    def reply(request: Any) -> str:
-        turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-        chosen = child if child and "Summarise the answers" in _first_text(request) else script
-        return chosen[min(turn, len(chosen) - 1)]
-    return reply
 
 
 def run_notebook(cells: list[str], work: Path, timeout: int = 300) -> Any:
@@ -126,7 +114,7 @@ def stable(bundle: dict[str, Any], work: Path) -> dict[str, Any]:
 def analysis(srv: FakeAnthropic) -> dict[str, Any]:
     """Four steps: rich outputs and a failed cell, a batch with one failed prompt, a child run, and
     a Markdown answer with a table; the sub-model has no known price."""
-    srv.route(root=_scripted(ANALYSIS, CHILD), sub=lambda r: "4 widgets")
+    srv.route(root=by_question(ANALYSIS, {"Summarise the answers": CHILD}), sub=lambda r: "4 widgets")
     srv.inject(400, times=1, message="box B is unreadable",
                match=lambda r: r.model == UNPRICED and "count box B" in r.last_user_text())
     return _run(srv, "Count the widgets.", "box A: 4 widgets", f"--sub-model {UNPRICED}")

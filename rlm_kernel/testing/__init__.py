@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, content_text, count_tokens, tool_call
+    from ._fakeserver import Fault, Reply, Request, ScriptExhausted, by_question, content_text, count_tokens, tool_call
     from .fake_anthropic import FakeAnthropic
     from .fake_openai import FakeOpenAI
 
@@ -20,12 +20,13 @@ _HOMES = {
     "Reply": "._fakeserver",
     "Request": "._fakeserver",
     "ScriptExhausted": "._fakeserver",
+    "by_question": "._fakeserver",
     "content_text": "._fakeserver",
     "count_tokens": "._fakeserver",
     "tool_call": "._fakeserver",
 }
-__all__ = ["FakeAnthropic", "FakeOpenAI", "Fault", "Reply", "Request", "ScriptExhausted", "content_text",
-           "count_tokens", "tool_call"]
+__all__ = ["FakeAnthropic", "FakeOpenAI", "Fault", "Reply", "Request", "ScriptExhausted", "by_question",
+           "content_text", "count_tokens", "tool_call"]
 
 
 def __getattr__(name: str) -> Any:

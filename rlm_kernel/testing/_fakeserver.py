@@ -17,7 +17,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
@@ -88,12 +88,37 @@ class Request(dict):
         """The text of every user message, in order."""
         return [content_text(m.get("content")) for m in self.get("messages") or [] if m.get("role") == "user"]
 
+    def first_user_text(self) -> str:
+        """The text of the first user message: a run's question (and its preview)."""
+        texts = self.user_texts()
+        return texts[0] if texts else ""
+
+    @property
+    def turn(self) -> int:
+        """How many assistant replies the conversation already holds (0 on a run's first request)."""
+        return sum(1 for m in self.get("messages") or [] if m.get("role") == "assistant")
+
     def last_user_text(self) -> str:
         """The text of the last user message, whether its content is a string or blocks."""
         for message in reversed(self.get("messages") or []):
             if message.get("role") == "user":
                 return content_text(message.get("content"))
         return ""
+
+
+def by_question(default: Sequence[str], scripts: Mapping[str, Sequence[str]] | None = None
+                ) -> Callable[[Request], str]:
+    """A root responder for several runs on one fake (a root and its children, a question and its
+    follow-up): the script of the first key found in the run's first user message, else `default`;
+    within it the reply for this turn (the last one again once the script is used up)."""
+    chosen = dict(scripts or {})
+
+    def respond(request: Request) -> str:
+        first = request.first_user_text()
+        script = next((s for key, s in chosen.items() if key in first), default)
+        return script[min(request.turn, len(script) - 1)]
+
+    return respond
 
 
 def content_text(content: Any) -> str:

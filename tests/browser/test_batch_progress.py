@@ -12,6 +12,7 @@ import pytest
 from labkit import Lab, shot
 from test_run_tree import ROOT, magic, open_notebook, run_cell, run_view, step_node
 
+from rlm_kernel.testing import by_question
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.browser
@@ -23,18 +24,10 @@ SLOW = ["A slow batch.\n```repl\nslow = llm_query_batched(['six', 'seven'], batc
         "FINAL(never)"]
 
 
-def scripted(request: Any) -> str:
-    first = request["messages"][0]["content"]
-    first = first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
-    turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    script = SLOW if "slow batch" in first else BATCH
-    return script[min(turn, len(script) - 1)]
-
-
 @pytest.fixture
 def srv() -> Iterator[FakeAnthropic]:
     with FakeAnthropic(root_model=ROOT) as s:
-        s.route(root=scripted, sub=lambda r: "A:" + r.last_user_text())
+        s.route(root=by_question(BATCH, {"slow batch": SLOW}), sub=lambda r: "A:" + r.last_user_text())
         s.latency = lambda r: 0.3
         yield s
 

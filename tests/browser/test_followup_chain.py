@@ -12,6 +12,7 @@ import pytest
 from labkit import Lab, shot
 from test_run_tree import ROOT, magic, open_notebook, run_cell, run_view
 
+from rlm_kernel.testing import by_question
 from rlm_kernel.testing.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.browser
@@ -24,18 +25,11 @@ Q2 = ["Using the counts from before.\n```repl\ntop = max(counts, key=counts.get)
       "FINAL(alpha is the most common word)"]
 
 
-def scripted(request: Any) -> str:
-    first = request["messages"][0]["content"]
-    first = first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
-    turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    script = Q2 if "\nQuestion 1:" in first else Q1  # a follow-up's first message lists the questions before it
-    return script[min(turn, len(script) - 1)]
-
-
 @pytest.fixture
 def srv() -> Iterator[FakeAnthropic]:
     with FakeAnthropic(root_model=ROOT) as s:
-        s.route(root=scripted, sub=lambda r: "A:" + r.last_user_text())
+        # a follow-up's first message lists the questions before it
+        s.route(root=by_question(Q1, {"\nQuestion 1:": Q2}), sub=lambda r: "A:" + r.last_user_text())
         s.latency = lambda r: 0.3
         yield s
 

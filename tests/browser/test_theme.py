@@ -13,6 +13,8 @@ import pytest
 from labkit import Lab, shot
 from test_run_tree import ROOT, FakeAnthropic, magic, open_notebook, run_cell
 
+from rlm_kernel.testing import by_question
+
 pytestmark = pytest.mark.browser
 
 ROOT_SCRIPT = [
@@ -23,14 +25,6 @@ ROOT_SCRIPT = [
     "FINAL(There are **8** widgets, see [the counts](https://example.invalid/counts) and `total`.)",
 ]
 CHILD_SCRIPT = ["Looking.\n```repl\nprint('child step', len(context))\n```", "FINAL(the parts look right)"]
-
-
-def script(request: Any) -> str:
-    first = request["messages"][0]["content"]
-    first = first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
-    turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    steps = CHILD_SCRIPT if "Check the parts" in first else ROOT_SCRIPT
-    return steps[min(turn, len(steps) - 1)]
 
 
 # Every element of the run view with text of its own (or an SVG text), visible, not disabled: its
@@ -113,7 +107,7 @@ def test_every_text_in_the_tree_has_enough_contrast_in_light_and_dark(lab: Lab, 
     from playwright.sync_api import expect
 
     with FakeAnthropic(root_model=ROOT) as srv:
-        srv.route(root=script, sub="4")
+        srv.route(root=by_question(ROOT_SCRIPT, {"Check the parts": CHILD_SCRIPT}), sub="4")
         srv.inject(400, times=1, message="part C could not be read",
                    match=lambda r: r.last_user_text().strip() == "count in box C")
         url = lab.notebook("theme.ipynb", ["context = 'box A|box B|box C'", magic(srv, "How many widgets?")])
