@@ -111,3 +111,24 @@ def test_the_refusal_suggests_a_chunk_size_that_fits_this_kind_of_text() -> None
     suggested = int(refusal.split("at most about ")[1].split(" characters")[0].replace(",", ""))
     assert window.too_long(digits[:suggested], "qwen", 8_192, 16_000) is None
     assert window.too_long(digits[: suggested * 2], "qwen", 8_192, 16_000) is not None
+
+
+def test_a_long_text_is_estimated_without_being_kept_alive():
+    """Estimates of conversation-sized texts are remembered; a prompt far over any window (one the
+    preflight will refuse) is not held in memory by that cache."""
+    import gc
+    import weakref
+
+    from rlm_kernel.engine import tokens
+
+    class Text(str):  # a str that can be weakly referenced
+        pass
+
+    long = Text("word " * 100_000)
+    short = "a conversation so far " * 10
+    assert tokens.estimate_tokens(long) == tokens.estimate_tokens(str(long)) > 0
+    assert tokens.estimate_tokens(short) == tokens.estimate_tokens(short)
+    gone = weakref.ref(long)
+    del long
+    gc.collect()
+    assert gone() is None

@@ -48,11 +48,23 @@ _CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
-@functools.lru_cache(maxsize=256)
+#: Texts up to this many characters have their estimate remembered: every root turn re-estimates the
+#: conversation so far (the same strings) and every sub-call its prompt twice (preflight, reply budget).
+#: Longer ones (a prompt the preflight is about to refuse) are not kept alive by the cache.
+REMEMBER_CHARS = 200_000
+
+
 def estimate_tokens(text: str) -> int:
-    """About how many tokens `text` is, erring high (see the module docstring for the calibration).
-    Remembered: every root turn re-estimates the conversation so far (the same strings) and every
-    sub-call its prompt twice (preflight, reply budget); texts are bounded by a model's window."""
+    """About how many tokens `text` is, erring high (see the module docstring for the calibration)."""
+    return _remembered(text) if len(text) <= REMEMBER_CHARS else _estimate(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _remembered(text: str) -> int:
+    return _estimate(text)
+
+
+def _estimate(text: str) -> int:
     if not text:
         return 0
     classes = text.encode("utf-8", "surrogatepass").translate(_TABLE)

@@ -231,9 +231,9 @@ def _render_chain(node: RunNode, continued_by: str | None) -> tuple[str, str]:
     """(the line naming this run's place in its chain, the collapsed section listing the earlier
     questions with their answers), both empty for a run that is no follow-up and was not continued."""
     earlier = earlier_chain(node.started.get("earlier") or [])
+    note = (f'<p data-testid="rlm-continued"><i>Continued in the next run: {_esc(continued_by)}</i></p>'
+            if continued_by else "")
     if not earlier:
-        note = (f'<p data-testid="rlm-continued"><i>Continued in the next run: {_esc(continued_by)}</i></p>'
-                if continued_by else "")
         return "", note
     n = len(earlier) + 1
     total = n + (1 if continued_by else 0)
@@ -255,8 +255,6 @@ def _render_chain(node: RunNode, continued_by: str | None) -> tuple[str, str]:
         summary.append(f"whole chain with this run {_money(whole)}")
     section = (f'<details data-testid="rlm-chain"><summary>{" · ".join(summary)}</summary>{"".join(items)}'
                "</details>")
-    note = (f'<p data-testid="rlm-continued"><i>Continued in the next run: {_esc(continued_by)}</i></p>'
-            if continued_by else "")
     return label, section + note
 
 
@@ -266,11 +264,10 @@ def render_static_html(events: list[ev.Event], *, question: str | None = None,
     shows the questions it continues first; `continued_by` names the follow-up that continued it."""
     root = next((n for n in fold_runs(events).values() if not n.started.get("parent_run_id")), None)
     q = question if question is not None else (root.question if root else "")
-    head = f"<div><b>RLM run</b> · {header_line(root)}</div>" if root else \
-        '<div><b>RLM run</b> · <b data-testid="rlm-status">starting</b></div>'
     label, chain = _render_chain(root, continued_by) if root else ("", "")
-    if label:
-        head = head.replace("<b>RLM run</b>", f"<b>RLM run</b> · follow-up {len(root.started['earlier']) + 1}", 1)
+    title = "<b>RLM run</b>" + (f" · follow-up {len(root.started['earlier']) + 1}" if label else "")
+    head = f"<div>{title} · {header_line(root)}</div>" if root else \
+        f'<div>{title} · <b data-testid="rlm-status">starting</b></div>'
     body = _render_run(root, 0) if root else ""
     if label:  # a follow-up: the earlier questions first, then this run's steps
         body = chain + label + body

@@ -23,11 +23,10 @@ if TYPE_CHECKING:
 FORMS = {"invoke": "<invoke> tool call", "tool_call": "[TOOL_CALL] block", "json": "tool call written as JSON text",
          "bare": "untagged ``` block", "reply": "reply (Python with no block around it)"}
 
-
-
 #: How a traceback names the cell it ran in (`<rlm-cell-3>` headless, `Cell rlm[3]` in the kernel): a
 #: new name each time, so a repeated reply's output compares equal only without it.
 _CELL_NAME = re.compile(r"<rlm-cell-\d+>|Cell rlm\[\d+\]")
+
 
 class FencedProtocol(Protocol):
     name = "fences"
