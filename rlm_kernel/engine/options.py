@@ -102,7 +102,7 @@ class RLMOptions:
                                           "it, so it is generous (it bounds, it does not bill).",
                                   least=1)
     temperature: float | None = _opt(None, "Sampling temperature of an OpenAI-compatible server, root model and "
-                                           "sub-calls (0: the most repeatable runs; unset: the server's default). "
+                                           "sub-calls (0: greedy sampling; unset: the server's default). "
                                            "The Anthropic Messages API takes no sampling parameters.", least=0)
     max_retries: int = _opt(4, "Retries left to the model SDK (it backs off and honours retry-after).", least=0)
     request_timeout: float = _opt(600.0, "Seconds per model request, handed to the SDK.", above=0)
