@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -264,7 +264,7 @@ def run_peer(peer: str, task: Task, args: argparse.Namespace) -> Row:
 
 
 def tasks_from(args: argparse.Namespace) -> Iterator[Task]:
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for kind in ("niah", "oolong", "records", "lookup"):
             for n in args.sizes[kind]:
                 yield make(kind, n, seed)
@@ -351,6 +351,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.add_argument(flag, dest=f"{kind}_sizes", type=ints, default=None,
                        help=f"{kind} task sizes in {unit}, comma-separated (0 or '' for none)")
     p.add_argument("--seeds", type=int, default=2, help="tasks per size")
+    p.add_argument("--first-seed", type=int, default=0, help="seed of the first task (to run seeds in parts)")
+    p.add_argument("--combine", type=Path, nargs="+", metavar="DIR",
+                   help="write one table to --out from the rows of these earlier --out folders, and run nothing")
     p.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
     p.add_argument("--direct-max-chars", type=int, help="answer directly only up to this many characters "
                    "(default: whatever fits the model's context window)")
@@ -397,7 +400,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def evaluate(args: argparse.Namespace, prices: dict[str, dict[str, float]]) -> list[Row]:
+def evaluate(args: argparse.Namespace, prices: dict[str, dict[str, float]],
+             done: Callable[[list[Row]], None] = lambda rows: None) -> list[Row]:
+    """Every run of every system on every task; `done` gets the rows so far after each run, so a
+    run stopped part-way keeps its table."""
     if args.provider == "openai":
         import openai
 
@@ -418,6 +424,7 @@ def evaluate(args: argparse.Namespace, prices: dict[str, dict[str, float]]) -> l
             else:
                 row = run_peer(method, task, args)
             rows.append(row)
+            done(rows)
             cost = "" if row.cost is None else f" ${row.cost:.4f}"
             note = f"  ({row.error})" if row.error else ""
             print(f"{task.name:<28} {row.method:<6} score {row.score:.2f}  {row.seconds:6.1f} s  turns "
@@ -437,8 +444,36 @@ def server_window(args: argparse.Namespace) -> int | None:
     return client.context_window(args.model)
 
 
+def write(args: argparse.Namespace, meta: dict[str, Any], rows: list[Row]) -> None:
+    summary = summarize(rows)
+    (args.out / "eval_real.json").write_text(json.dumps({"meta": meta, "summary": summary,
+                                                        "rows": [asdict(r) for r in rows]}, indent=1))
+    (args.out / "eval_real.md").write_text(markdown(summary, meta))
+
+
+def combine(args: argparse.Namespace) -> int:
+    """One table from the rows of earlier runs of this eval (seeds run in parts, systems run apart)."""
+    rows, metas = [], []
+    for folder in args.combine:
+        data = json.loads((folder / "eval_real.json").read_text())
+        metas.append(data["meta"])
+        for r in data["rows"]:
+            row = Row(**r)
+            if row.transcript:  # kept where it is, named from the new table's folder
+                row.transcript = os.path.relpath((folder / row.transcript).resolve(), args.out.resolve())
+            rows.append(row)
+    meta = dict(metas[0], combined=[str(f) for f in args.combine], date=" + ".join(m["date"] for m in metas),
+                systems=sorted({s for m in metas for s in m["systems"]}), seeds=len({r.seed for r in rows}))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write(args, meta, rows)
+    print(f"wrote {args.out / 'eval_real.json'} and {args.out / 'eval_real.md'} from {len(rows)} rows")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.combine:
+        return combine(args)
     prices = parse_prices(args.price)
     with ExitStack() as stack:
         if args.runs_dir is None:
@@ -456,17 +491,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.window is None:
             args.server_window = server_window(args)
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = evaluate(args, prices)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "provider": args.provider, "model": args.model,
-            "sub_model": args.sub_model, "fake": args.fake, "seeds": args.seeds, "sizes": args.sizes,
-            "systems": args.systems, "max_iterations": args.max_iterations, "timeout": args.timeout,
-            "window": args.window or getattr(args, "server_window", None),
-            "rlm_options": {k: v for k, v in rlm_options(args, prices).items()
-                            if k not in ("api_key", "runs_dir", "base_url", "prices")}}
-    summary = summarize(rows)
-    (args.out / "eval_real.json").write_text(json.dumps({"meta": meta, "summary": summary,
-                                                        "rows": [asdict(r) for r in rows]}, indent=1))
-    (args.out / "eval_real.md").write_text(markdown(summary, meta))
+        meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "provider": args.provider, "model": args.model,
+                "sub_model": args.sub_model, "fake": args.fake, "seeds": args.seeds, "first_seed": args.first_seed,
+                "sizes": args.sizes, "systems": args.systems, "max_iterations": args.max_iterations,
+                "timeout": args.timeout, "window": args.window or getattr(args, "server_window", None),
+                "rlm_options": {k: v for k, v in rlm_options(args, prices).items()
+                                if k not in ("api_key", "runs_dir", "base_url", "prices")}}
+        rows = evaluate(args, prices, done=lambda rows: write(args, meta, rows))
+    write(args, meta, rows)
     print(f"wrote {args.out / 'eval_real.json'} and {args.out / 'eval_real.md'}")
     return 1 if any(r.error for r in rows) else 0
 

@@ -89,9 +89,8 @@ class FakeModel:
         return self.root(request)
 
     def root(self, request: Request) -> str:
-        messages = request.get("messages") or []
-        question = next((content_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
-        if any(m.get("role") == "assistant" for m in messages):
+        question = request.first_user_text()
+        if request.turn:
             return "The code has combined the sub-model answers.\n\nFINAL_VAR(result)"
         key = _KEY_RE.search(question)
         if key:

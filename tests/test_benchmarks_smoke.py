@@ -165,6 +165,32 @@ def test_eval_real_runs_against_an_openai_compatible_server(tmp_path: Path) -> N
     assert "| niah | 12,000 chars | rlm | 2 | 1.00 | 2/2 | 2.0 |" in (tmp_path / "eval_real.md").read_text()
 
 
+def test_eval_real_runs_seeds_in_parts_and_combines_their_tables(tmp_path: Path) -> None:
+    """A long eval can run seed by seed (the machine is needed between parts) and still give one table
+    whose transcript links work from its own folder."""
+    from benchmarks import eval_real
+    from rlm_kernel.testing.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as srv:
+        srv.like("vllm").context_window = 16_384
+        srv.models = {"local"}
+        srv.responder = FakeModel("local")
+        for seed in (0, 1):
+            assert eval_real.main([
+                "--provider", "openai", "--base-url", srv.base_url, "--model", "local", "--niah-sizes", "12000",
+                "--oolong-records", "0", "--record-counts", "0", "--lookup-keys", "0", "--seeds", "1",
+                "--first-seed", str(seed), "--systems", "ours", "--out", str(tmp_path / f"s{seed}")]) == 0
+    parts = [json.loads((tmp_path / f"s{seed}" / "eval_real.json").read_text()) for seed in (0, 1)]
+    assert [[r["seed"] for r in part["rows"]] for part in parts] == [[0], [1]]
+    assert parts[0]["rows"][0]["gold"] != parts[1]["rows"][0]["gold"], "seed 1 is another task"
+    out = tmp_path / "both"
+    assert eval_real.main(["--combine", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(out)]) == 0
+    data = json.loads((out / "eval_real.json").read_text())
+    assert sorted(r["seed"] for r in data["rows"]) == [0, 1] and data["meta"]["seeds"] == 2
+    assert all((out / r["transcript"]).exists() for r in data["rows"])
+    assert "| niah | 12,000 chars | rlm | 2 | 1.00 | 2/2 |" in (out / "eval_real.md").read_text()
+
+
 def test_record_and_lookup_tasks_have_the_answers_they_claim() -> None:
     r = tasks.records(300, seed=1)
     region = r.question.split("region '")[1].split("'")[0]
