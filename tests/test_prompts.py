@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 from pathlib import Path
@@ -63,63 +62,14 @@ def test_full_prompt_teaches_the_habits_in_the_protocols_words(protocol):
         assert "```repl" in text and "FINAL_VAR(count)" in text and "answer tool" not in text
 
 
-def test_compact_tools_prompt_has_its_example_exchanges_as_text_and_never_rebinds_context():
-    text = prompts.render("compact", "tools", output_limit=4000, sub_window=8192)
+@pytest.mark.parametrize("protocol", ["fences", "tools"])
+def test_compact_prompt_has_one_example_exchange_and_never_rebinds_context(protocol):
+    text = prompts.render("compact", protocol, output_limit=4000, sub_window=8192)
     assert "Example exchanges" in text and text.count("Once its ") == 2  # one finding a value, one counting
     # No chat-role labels: a small model copies them and writes the next turn itself (eval_local_partial).
     assert "Assistant" not in text and "User:" not in text
     assert "Never assign to `context`" in text and "context =" not in text
     assert "15,000 characters" in text
-    assert prompts.primer("compact", "tools") == []
-
-
-def test_compact_fenced_prompt_teaches_by_real_turns_not_narration():
-    """The fenced example is three solved runs sent as chat turns; the system text has no narration
-    a small model could copy ("Once its output ... has come back", eval_local/fences-v4)."""
-    text = prompts.render("compact", "fences", output_limit=4000, sub_window=8192)
-    assert "Once its " not in text and "Example exchanges" not in text and "context =" not in text
-    assert "solved examples; the last one is yours" in text and "15,000 characters" in text
-    turns = prompts.primer("compact", "fences")
-    assert [m["role"] for m in turns] == ["user", "assistant", "user", "assistant"] * 3
-    for first, reply, output, answer in zip(*[iter(turns)] * 4, strict=True):
-        assert first["content"].startswith("Question: ") and "Start by looking at `context`" in first["content"]
-        assert reply["content"].startswith("```repl\n") and reply["content"].endswith("\n```")
-        assert "FINAL" not in reply["content"]  # the answer comes in a later turn, after the output
-        assert output["content"].startswith("Output of cell 1:\n")
-        assert answer["content"].startswith("FINAL")
-    for variant, protocol in (("full", "fences"), ("full", "tools"), ("legacy", "fences")):
-        assert prompts.primer(variant, protocol) == []
-
-
-def test_the_example_turns_code_runs_on_data_shaped_like_their_previews():
-    """Each example reply is real Python that makes the variable its answer names, on a context of the
-    form its preview shows (a solved example that could not run would teach a broken habit)."""
-    import random
-
-    rng = random.Random(3)
-    contexts = [
-        " ".join(["The shop was busy."] * 200 + ["Ada Park placed order 55121 on May 2."] + ["Rain fell."] * 50),
-        "\n".join(f"parcel {i} | to: {rng.choice(['Oslo', 'Bergen'])} | {rng.randrange(1, 30)} kg | sent 2025-01-03"
-                  for i in range(1, 401)),
-        "\n".join(rng.choice(["Arrived quickly and works well.", "The lid broke and nobody answers."])
-                  for _ in range(80)),
-    ]
-    turns = prompts.primer("compact", "fences")
-    for n, context in enumerate(contexts):
-        code = turns[4 * n + 1]["content"].removeprefix("```repl\n").removesuffix("\n```")
-        answer = turns[4 * n + 3]["content"]
-        ns: dict = {"context": context,
-                    "llm_query_batched": lambda asks: ["Complaint." if "broke" in a else "Praise" for a in asks]}
-        with contextlib.redirect_stdout(io.StringIO()) as out:
-            exec(code, ns)
-        if n == 0:
-            assert "order 55121" in out.getvalue() and answer == "FINAL(55121)"
-        else:
-            name = answer.removeprefix("FINAL_VAR(").removesuffix(")")
-            lines = context.splitlines()
-            expected = (sum(int(line.split(" | ")[2].split()[0]) for line in lines if "to: Oslo" in line) if n == 1
-                        else sum("broke" in line for line in lines))
-            assert ns[name] == expected and out.getvalue().split()[-1] == str(expected)
 
 
 def test_token_cost_of_each_variant():
@@ -128,10 +78,6 @@ def test_token_cost_of_each_variant():
             for v in ("full", "compact") for p in ("fences", "tools")}
     assert all(t <= 900 for (v, _), t in cost.items() if v == "full")
     assert all(t <= 360 for (v, _), t in cost.items() if v == "compact")
-    # The fenced compact prompt's example turns: sent with every root request, cached by the server's
-    # prefix reuse like the system prompt.
-    turns = sum(count_tokens(m["content"]) for m in prompts.primer("compact", "fences"))
-    assert cost["compact", "fences"] + turns <= 800
 
 
 def test_variants_and_their_errors():
@@ -161,7 +107,7 @@ def test_a_bad_prompt_option_fails_before_the_run_starts(tmp_path: Path):
 
 def test_runs_send_the_chosen_prompt_cached(tmp_path: Path):
     with FakeAnthropic() as srv:
-        for variant, marker in (("compact", "solved examples"), ("full", "For example"),
+        for variant, marker in (("compact", "Example exchanges"), ("full", "For example"),
                                 ("legacy", "You answer a question")):
             srv.reset()
             srv.route(root=["FINAL(x)"], sub="s")
@@ -169,9 +115,6 @@ def test_runs_send_the_chosen_prompt_cached(tmp_path: Path):
                 runs_dir=str(tmp_path), prompt=variant, protocol="fences")
             system = srv.requests[0]["system"]
             assert marker in system[0]["text"] and system[-1]["cache_control"] == {"type": "ephemeral"}
-            messages = srv.requests[0]["messages"]
-            assert len(messages) == (13 if variant == "compact" else 1)  # the example turns, then the question
-            assert "Question: q?" in str(messages[-1]["content"])
 
 
 def test_openai_run_gets_the_window_it_is_given(tmp_path: Path, monkeypatch):
@@ -184,42 +127,4 @@ def test_openai_run_gets_the_window_it_is_given(tmp_path: Path, monkeypatch):
         rlm("q?", context="data", provider="openai", base_url=srv.base_url, model="m", max_retries=0,
             runs_dir=str(tmp_path))
         system = srv.requests[0]["messages"][0]["content"]
-    assert "solved examples" in system and "15,000 characters" in system
-
-
-def test_a_small_models_run_sends_the_example_turns_first_and_resumes_with_them(tmp_path: Path):
-    """Against a llama.cpp server that reports an 8,192-token window, every root request starts with
-    the example turns and then the run's own conversation; sub-calls never get them; the record keeps
-    them, so a resumed run sends the same prefix."""
-    from rlm_kernel.engine.api import aresume
-    from rlm_kernel.engine.record import RunLog
-
-    turns = prompts.primer("compact", "fences")
-    replies = ["```repl\nnote = llm_query('say hi')\nprint(note)\n```", "FINAL_VAR(note)"]
-
-    def respond(request):
-        return replies[request.turn] if request["messages"][0]["role"] == "system" else "hi"
-
-    with FakeOpenAI() as srv:
-        srv.like("llama.cpp").context_window = 8192
-        srv.responder = respond
-        result = rlm("What does it say?", context="some text", provider="openai", base_url=srv.base_url,
-                     model="fake-model", max_retries=0, runs_dir=str(tmp_path))
-        assert result.status == "done" and result.answer == "hi"
-        asks = [r for r in srv.requests if r.path.endswith("/chat/completions")]
-        roots = [r for r in asks if r["messages"][0]["role"] == "system"]
-        assert len(roots) == 2 and [len(r["messages"]) for r in asks if r not in roots] == [1]
-        for request in roots:
-            assert request["messages"][1 : 1 + len(turns)] == turns
-            assert request.first_user_text().startswith("Question: What does it say?")
-        assert [r.turn for r in roots] == [0, 1]
-        started = RunLog.read(result.log_path).started()
-        assert started["primer"] == turns and started["first_message"].startswith("Question: What does it")
-
-        srv.reset()
-        srv.like("llama.cpp").context_window = 8192
-        replies[:] = ["unused", "FINAL(again)"]  # resumed after step 1: its reply and output are replayed
-        again = asyncio.run(aresume(result.log_path, base_url=srv.base_url, max_retries=0))
-        assert (again.status, again.answer) == ("done", "again"), again.reason
-        last = [r for r in srv.requests if r.path.endswith("/chat/completions")][-1]
-        assert last["messages"][1 : 1 + len(turns)] == turns
+    assert "Example exchanges" in system and "15,000 characters" in system

@@ -151,7 +151,6 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
               budget=Budget(opts), executor=executor, run_id=root_id)
     run.log_path = log.path
     run.system = started.get("system") or ""
-    run.primer = started.get("primer") or []
     run.messages = [{"role": "user", "content": redact(started["first_message"])}]
     mine = log.of_run(root_id)
     finished_steps = sorted({e["step"] for e in mine if e["type"] == ev.FEEDBACK})

@@ -1,11 +1,11 @@
 """What the root model is told. Written for this project.
 
 Two variants per protocol: `full` (a worked example of inspect -> filter -> chunk -> batched
-sub-calls -> combine) and `compact` (for small local models, window <= 16k tokens: the rules,
-and example exchanges; with fences these are three solved runs sent as chat turns before the
-question, `primer`). Sizes per sub-call come from the sub-model's real window. `legacy` is the
-0.1 prompt, kept for old-vs-new comparisons. The system prompt (and any example turns) comes
-first in every root request, so it is cached (the Anthropic client puts a breakpoint on it)."""
+sub-calls -> combine) and `compact` (for small local models, window <= 16k tokens: the rules
+and two short example exchanges, one finding a value, one counting). Sizes per sub-call come
+from the sub-model's real window. `legacy` is the 0.1 prompt, kept for old-vs-new comparisons.
+The system prompt is the first thing in every root request, so it is cached (the Anthropic
+client puts a breakpoint on it)."""
 
 from __future__ import annotations
 
@@ -156,23 +156,39 @@ Rules:
 llm_query_batched(prompts) asks many at once.
 - Run code now; do not describe a plan.
 - Answer only after you have seen the output: {answer_rule}
+
+Example exchanges:
 {example}"""
 
 COMPACT_FENCES = {
     "how_to_run": "Write code in a ```repl block. It runs, then you see its output.",
     "answer_rule": "write FINAL_VAR(name of the variable), or FINAL(...) with the answer itself inside, on its "
                    "own line, outside code blocks.",
-    # The fenced example is not text here but real chat turns before the question (`primer`): shown as
-    # text, a 1.5B model copied its narration ("Once its output ... has come back") into its replies and
-    # answered in the same reply as its code (benchmarks/results/eval_local, fences-v4).
-    "example": "\nThe first three questions of this conversation are solved examples; the last one is yours.",
+    "example": """\
+Question: what is the order number of Ada Park?
+First reply, all of it:
+```repl
+i = context.find("Ada Park")
+print(context[max(0, i - 100):i + 200])
+```
+Once its output (say "... Ada Park placed order 55121 on May 2 ...") has come back, the next reply, all of it:
+FINAL(55121)
+
+Question: how many lines mention "error"?
+First reply, all of it:
+```repl
+lines = context.splitlines()
+count = sum("error" in line.lower() for line in lines)
+print(len(lines), count)
+```
+Once its output (say 120 7) has come back, the next reply, all of it:
+FINAL_VAR(count)""",
 }
 
 COMPACT_TOOLS = {
     "how_to_run": "Call the python tool with your code. It runs, then you see its output.",
     "answer_rule": 'call the answer tool with {"variable": "name"} or {"text": "..."}, on its own.',
-    "example": """
-Example exchanges:
+    "example": """\
 Question: what is the order number of Ada Park?
 First, call python: i = context.find("Ada Park"); print(context[max(0, i - 100):i + 200])
 Once its result (say "... Ada Park placed order 55121 on May 2 ...") has come back, call answer: {"text": "55121"}
@@ -182,66 +198,6 @@ First, call python: lines = context.splitlines(); count = sum("error" in l.lower
 print(len(lines), count)
 Once its result (say 120 7) has come back, call answer: {"variable": "count"}""",
 }
-
-# --- the compact fenced prompt's example exchanges -------------------------------------------
-# Three small runs, sent as real chat turns before the question, in the form the loop itself uses
-# (first message, ```repl reply, "Output of cell 1", answer): find a value, add up a field, classify
-# with sub-calls. A small model imitates turns better than it follows a description of them.
-PRIMER_RUNS = (
-    ("What is the order number of Ada Park?",
-     """context: str of 48,210 characters, 1 line
-preview:
-Spring was busy at the shop. The first customers came before nine and the queue reached the corner.
-[... 47,810 characters omitted ...]
-and the last parcel left at six.""",
-     """i = context.find("Ada Park")
-print(i, context[max(0, i - 100):i + 200])""",
-     "31877 waited at the door while the shelves were filled. Ada Park placed order 55121 on May 2 and paid "
-     "by card. The next morning a second van",
-     "FINAL(55121)"),
-    ("What is the total weight in kg of the parcels sent to Oslo?",
-     """context: str of 16,904 characters, 400 lines
-preview:
-parcel 1 | to: Bergen | 14 kg | sent 2025-01-03
-parcel 2 | to: Oslo | 3 kg | sent 2025-01-03
-[... 16,814 characters omitted ...]
-parcel 400 | to: Oslo | 22 kg | sent 2025-03-30""",
-     """import re
-lines = [line for line in context.splitlines() if "to: Oslo" in line]
-total = sum(int(re.search(r"(\\d+) kg", line).group(1)) for line in lines)
-print(len(lines), total)""",
-     "131 2047",
-     "FINAL_VAR(total)"),
-    ("Classify each review as praise, complaint or question. How many are complaints?",
-     """context: str of 7,436 characters, 80 lines
-preview:
-Arrived quickly and works well.
-The lid broke on the second day and nobody answers my emails.
-[... 7,346 characters omitted ...]
-Great value for the price.""",
-     """lines = context.splitlines()
-asks = [f"Classify this review as praise, complaint or question. Answer with one word.\\n{line}" for line in lines]
-labels = llm_query_batched(asks)
-count = sum(label.strip().lower().startswith("complaint") for label in labels)
-print(len(lines), count)""",
-     "80 23",
-     "FINAL_VAR(count)"),
-)
-
-
-def primer(variant: str, protocol: str) -> list[dict[str, str]]:
-    """The chat turns sent before the question: the compact fenced prompt's example exchanges, or
-    nothing (the other prompts teach by text, and tool use would need the provider's own blocks)."""
-    if variant != "compact" or protocol != "fences":
-        return []
-    turns: list[dict[str, str]] = []
-    for question, summary, code, output, answer in PRIMER_RUNS:
-        turns += [{"role": "user", "content": first_user(question, summary, protocol)},
-                  {"role": "assistant", "content": f"```repl\n{code}\n```"},
-                  {"role": "user", "content": f"Output of cell 1:\n{output}"},
-                  {"role": "assistant", "content": answer}]
-    return turns
-
 
 FIRST_USER = """\
 Question: {question}
@@ -334,14 +290,9 @@ def render(variant: str, protocol: str, *, output_limit: int, sub_window: int | 
                        **parts)
 
 
-def variant_of(run: Run) -> str:
-    """The variant `run` uses: its `prompt` option, or under "auto" the one its root window suits."""
-    return variant_for(run.options.prompt, run.clients.window(run.model))
-
-
 def system_prompt(run: Run, protocol: str) -> str:
     """The system prompt for `run`: its `prompt` option, its models' windows and its limits."""
-    variant = variant_of(run)
+    variant = variant_for(run.options.prompt, run.clients.window(run.model))
     return render(variant, protocol, output_limit=run.output_limit, sub_window=run.clients.sub_window(),
                   max_output_tokens=run.options.max_output_tokens,
                   batch_cap=max(1, min(run.options.concurrency, 16)))

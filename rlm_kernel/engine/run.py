@@ -74,7 +74,6 @@ class Run:
         self.started_at = time.time()
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
-        self.primer: list[dict[str, Any]] = []  # example turns sent before the question (prompts.primer)
         #: The questions before this one when it is a follow-up (followup.earlier_questions), else None.
         self.earlier: list[dict[str, Any]] | None = None
         self.protocol = choose_protocol(options.protocol, clients.label)
@@ -112,14 +111,11 @@ class Run:
             preview = window.preview_chars(self.clients.window(self.clients.root_model))
         meta = describe_context(self.context, preview_chars=preview)
         system = self.protocol.system_prompt(self)
-        primer = self.protocol.primer(self)
         first = self.protocol.first_user(self, self.question, context_summary(meta))
-        extra: dict[str, Any] = {}
+        continued: dict[str, Any] = {}
         if self.earlier:
             first = account(self.earlier, self.executor.namespace, set(self._helpers)) + "\n\n" + first
-            extra = {"continues": self.earlier[-1]["run_id"], "earlier": self.earlier}
-        if primer:
-            extra["primer"] = primer
+            continued = {"continues": self.earlier[-1]["run_id"], "earlier": self.earlier}
         parent = self.parent
         started = self.emit(
             ev.RUN_STARTED, question=self.question, options=self.options.public_dict(), context=meta,
@@ -127,10 +123,9 @@ class Run:
             depth=self.depth, root_run_id=self.root_run_id, parent_run_id=parent.run_id if parent else None,
             parent_step=parent.step if parent else None, parent_subcall_id=self.parent_subcall_id, system=system,
             first_message=first, bind_name=bind_name, protocol=self.protocol.name,
-            output_limit=self.output_limit, windows=self.windows(), **extra)
+            output_limit=self.output_limit, windows=self.windows(), **continued)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
-        self.primer = started.get("primer") or []
         self.messages = [{"role": "user", "content": started["first_message"]}]
         self.bind()
 
@@ -251,7 +246,7 @@ class Run:
         watched = self.bus.watched  # unwatched, the reply comes whole: a stream's deltas cost CPU for nobody
         tools = ({"tools": self.protocol.tools, "on_tool": live.on_tool if watched else None}
                  if self.protocol.tools else {})
-        request = self.clients.root.complete(model=self.model, system=self.system, messages=self.primer + messages,
+        request = self.clients.root.complete(model=self.model, system=self.system, messages=messages,
                                              max_output_tokens=max_tokens, on_text=live.on_text if watched else None,
                                              cache=self.options.cache, temperature=self.options.temperature,
                                              **tools)
@@ -286,7 +281,7 @@ class Run:
             return list(self.messages), 0, self.options.max_output_tokens
         try:
             messages, removed, estimate = window.fit(self.system, self.messages, self.model, size,
-                                                     self.options.max_output_tokens, prefix=self.primer)
+                                                     self.options.max_output_tokens)
         except ValueError as exc:
             raise ModelError(str(exc)) from None
         return messages, removed, window.reply_budget(size, estimate, self.options.max_output_tokens)

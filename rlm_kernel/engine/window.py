@@ -67,15 +67,14 @@ def too_long(prompt: str, model: str, window: int | None, max_output_tokens: int
 
 
 def fit(system: str, messages: list[dict[str, Any]], model: str, window: int,
-        max_output_tokens: int, prefix: list[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], int, int]:
+        max_output_tokens: int) -> tuple[list[dict[str, Any]], int, int]:
     """(messages to send, how many old outputs were removed, estimated prompt tokens). Old cell
     outputs go first, oldest first: the first message (question and context) and the latest
-    feedback always stay, and so do the model's own replies. `prefix` (example turns sent before
-    the messages) counts but is never cut. Raises ValueError when even that does not fit, with a
-    message that says what to change."""
+    feedback always stay, and so do the model's own replies. Raises ValueError when even that
+    does not fit, with a message that says what to change."""
     budget = window - output_reserve(window, max_output_tokens)
     sent = list(messages)
-    total = estimate_messages(system, [*prefix, *sent])
+    total = estimate_messages(system, sent)
     removed = 0
     marker = ELIDED.format(model=model, window=window)
     for i in range(1, len(sent) - 1):

@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 
-from ..engine.prompts import primer
-
 LOOPBACK = "127.0.0.1"
 #: Request headers never kept in `requests` (credentials).
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie", "api-key"})
-#: The texts of the example turns a compact fenced run sends before its question.
-_PRIMER = [m["content"] for m in primer("compact", "fences")]
 
 
 def count_tokens(text: str) -> int:
@@ -88,19 +84,9 @@ class Request(dict):
                                 "is_error": bool(b.get("is_error"))})
         return out
 
-    def conversation(self) -> list[dict[str, Any]]:
-        """The request's messages without the example turns the compact fenced prompt sends before the
-        question (prompts.primer), so a responder sees the run's own conversation."""
-        messages = list(self.get("messages") or [])
-        texts = [content_text(m.get("content")) for m in messages]
-        for i in range(len(texts) - len(_PRIMER) + 1):
-            if texts[i : i + len(_PRIMER)] == _PRIMER:
-                return messages[:i] + messages[i + len(_PRIMER) :]
-        return messages
-
     def user_texts(self) -> list[str]:
-        """The text of every user message of the run's conversation, in order."""
-        return [content_text(m.get("content")) for m in self.conversation() if m.get("role") == "user"]
+        """The text of every user message, in order."""
+        return [content_text(m.get("content")) for m in self.get("messages") or [] if m.get("role") == "user"]
 
     def first_user_text(self) -> str:
         """The text of the first user message: a run's question (and its preview)."""
@@ -110,11 +96,11 @@ class Request(dict):
     @property
     def turn(self) -> int:
         """How many assistant replies the conversation already holds (0 on a run's first request)."""
-        return sum(1 for m in self.conversation() if m.get("role") == "assistant")
+        return sum(1 for m in self.get("messages") or [] if m.get("role") == "assistant")
 
     def last_user_text(self) -> str:
         """The text of the last user message, whether its content is a string or blocks."""
-        for message in reversed(self.conversation()):
+        for message in reversed(self.get("messages") or []):
             if message.get("role") == "user":
                 return content_text(message.get("content"))
         return ""

@@ -109,11 +109,6 @@ class Protocol:
 
         return prompts.system_prompt(run, self.name)
 
-    def primer(self, run: Run) -> list[dict[str, str]]:
-        from .. import prompts
-
-        return prompts.primer(prompts.variant_of(run), self.name)
-
     def first_user(self, run: Run, question: str, summary: str) -> str:
         from .. import prompts
 
