@@ -122,7 +122,7 @@ def test_final_of_a_variable_name_answers_its_value(srv, tmp_path):
     ("FINAL(len(words))", "9"),
     ("FINAL(words[5].rstrip('.'))", "4721"),
     ("FINAL(The code is 4721)", "The code is 4721"),
-    ("FINAL(random_number)", "random_number"),  # no such variable: literal text
+    ("FINAL(Paris)", "Paris"),  # no such variable, and not a variable's kind of name: literal text
     ("FINAL(42)", "42"),
     ('FINAL("words")', "words"),  # a quoted string is text, even when a variable has that name
 ])
@@ -460,5 +460,68 @@ def test_the_same_failing_reply_again_is_named_although_each_traceback_names_a_n
                  context="the golden-mirror number is 4721")
     second = fed(srv)[1]
     assert "same reply as in your previous step" in second and "raised the same error as before" in second
-    assert "ValueError" in second
+    assert "ValueError" in second and "printed the same output" not in second
     assert result.status == "budget" and result.answer == ""  # not the directive's text
+
+
+# --- what Qwen2.5-Coder-1.5B wrote with the example turns (benchmarks/results/eval_local/fences-v5) ----
+
+def test_a_variable_like_final_that_names_nothing_is_refused_with_the_printed_value(srv, tmp_path):
+    # Lookup seed 0: it printed the right code, answered FINAL_VAR(access_code) (no such variable), was
+    # told so, then wrote FINAL(access_code) and the run answered the text "access_code", status done.
+    replies = ["```repl\nprint(context['quiet-letter-57'])\n```", "FINAL_VAR(access_code)", "FINAL(access_code)",
+               "FINAL(E715-5882)"]
+    result = ask(srv, tmp_path, replies, context=CODES)
+    assert (result.status, result.answer, result.steps) == ("done", "E715-5882", 4)
+    told = fed(srv)
+    assert "no variable named 'access_code'" in told[1]
+    assert "If that is the answer, write FINAL(E715-5882) on a line of its own" in told[1]
+    assert "`access_code` reads like a variable's name" in told[2] and 'FINAL("access_code")' in told[2]
+    assert "there is no variable named 'access_code'" in told[2] and "FINAL(E715-5882)" in told[2]
+
+
+def test_a_quoted_variable_like_final_is_its_text(srv, tmp_path):
+    result = ask(srv, tmp_path, ["```repl\nprint(len(context))\n```", 'FINAL("access_code")'])
+    assert result.answer == "access_code"
+
+
+def test_a_variable_like_final_at_the_step_limit_is_still_an_answer(srv, tmp_path):
+    """The forced last answer never refuses: the literal text is better than none."""
+    result = ask(srv, tmp_path, ["```repl\nprint(len(context))\n```", "FINAL(access_code)", "FINAL(access_code)"],
+                 max_iterations=2)
+    assert result.status == "budget" and result.answer == "access_code"
+
+
+NEEDLE_TEXT = " ".join(["The quiet harbor waits for the tide."] * 150 + ["The special magic number for quiet-engine is "
+                        "1028866."] + ["The vivid tower crosses the bridge."] * 150)
+
+
+def test_an_answer_before_any_code_ran_is_set_aside_when_the_preview_was_partial(srv, tmp_path):
+    # Niah seed 0 (fences-v6): no code at all, then an expression that evaluated to the input's length,
+    # which the run took as the answer ("12009"), status done.
+    replies = ["FINAL_VAR(special_magic_number)", "The special magic number for quiet-engine is 23.",
+               "FINAL_VAR(len(context))",
+               "```repl\ni = context.find('quiet-engine')\nprint(context[i - 50:i + 60])\n```", "FINAL(1028866)"]
+    result = ask(srv, tmp_path, replies, context=NEEDLE_TEXT)
+    assert (result.status, result.answer, result.steps) == ("done", "1028866", 5)
+    told = fed(srv)
+    assert "FINAL_VAR(special_magic_number) was set aside: no code has run yet" in told[0]
+    assert "FINAL_VAR(len(context)) was set aside: no code has run yet" in told[2]
+    assert "the preview showed only part of `context`" in told[2]
+
+
+def test_a_guess_on_step_one_is_set_aside_but_not_when_the_preview_showed_everything(srv, tmp_path):
+    # A recorded Sonnet 4.5 run answered "not mentioned" on step 1 while the context held the fact.
+    long = NEEDLE_TEXT.replace("quiet-engine is 1028866", "access code is 4721")
+    result = ask(srv, tmp_path, ["FINAL(The access code is not mentioned.)",
+                                 "```repl\nprint(context[context.find('access code'):][:30])\n```", "FINAL(4721)"],
+                 context=long)
+    assert result.answer == "4721" and result.steps == 3 and "rests on nothing you have seen" in fed(srv)[0]
+    srv.reset()
+    whole = ask(srv, tmp_path, ["FINAL(4721)"])  # the short SECRET: its preview is the whole input
+    assert (whole.answer, whole.steps) == ("4721", 1)
+
+
+def test_at_the_step_limit_an_unseen_answer_is_still_taken(srv, tmp_path):
+    result = ask(srv, tmp_path, ["FINAL(a guess)", "FINAL(a guess)"], context=NEEDLE_TEXT, max_iterations=1)
+    assert (result.status, result.answer) == ("budget", "a guess")

@@ -305,3 +305,14 @@ def test_a_tool_definition_echoed_back_is_neither_code_nor_an_answer(oai, tmp_pa
     result = ask_openai(oai, tmp_path, [QWEN_ECHOED, answer(text="4721")], protocol="tools")
     assert result.answer == "4721" and result.steps == 2
     assert "called no tool" in chats(oai)[1]["messages"][-1]["content"]
+
+
+def test_the_answer_tool_before_any_python_is_set_aside_when_the_preview_was_partial(anth, tmp_path):
+    long = " ".join(["Nothing to see here."] * 400 + ["The secret access code is 4721."] + ["More filler."] * 400)
+    anth.route(root=[answer(text="not mentioned"), python("print(context[context.find('secret'):][:40])"),
+                     answer(text="4721")], sub="sub")
+    result = rlm("What is the secret access code?", context=long, provider="anthropic", base_url=anth.base_url,
+                 api_key="k", max_retries=0, runs_dir=str(tmp_path / "runs"))
+    assert (result.answer, result.steps) == ("4721", 3)
+    [first] = roots(anth)[1].tool_results()
+    assert first["is_error"] and "no code has run yet" in first["content"]

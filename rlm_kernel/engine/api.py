@@ -16,7 +16,7 @@ from . import batches
 from . import events as ev
 from .budgets import Budget
 from .clientset import ClientSet, ConfigError, make_clients
-from .context import check_context
+from .context import check_context, shows_all
 from .datasets import resolve_context
 from .events import EventBus
 from .executor import HeadlessExecutor
@@ -151,6 +151,7 @@ async def aresume(log: RunLog | str | Path, *, executor: Executor | None = None,
               budget=Budget(opts), executor=executor, run_id=root_id)
     run.log_path = log.path
     run.system = started.get("system") or ""
+    run.preview_whole = shows_all(started.get("context") or {})
     run.messages = [{"role": "user", "content": redact(started["first_message"])}]
     mine = log.of_run(root_id)
     finished_steps = sorted({e["step"] for e in mine if e["type"] == ev.FEEDBACK})

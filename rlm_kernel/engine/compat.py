@@ -48,10 +48,14 @@ def show_vars(namespace: dict[str, Any], helpers: Iterable[str]) -> VarList:
     return VarList("Variables: " + "; ".join(f"{n} ({describe(namespace[n])})" for n in names))
 
 
-def missing_variable(name: str, namespace: dict[str, Any], helpers: Iterable[str]) -> str:
+def existing_variables(namespace: dict[str, Any], helpers: Iterable[str]) -> str:
+    """A sentence naming the variables the model made (for messages about a name that is not one)."""
     names = user_variables(namespace, helpers)
-    have = f"The variables that exist: {', '.join(names)}." if names else "No variables have been made yet."
-    return (f"FINAL_VAR({name!r}): there is no variable named {name!r}. {have} "
+    return f"The variables that exist: {', '.join(names)}." if names else "No variables have been made yet."
+
+
+def missing_variable(name: str, namespace: dict[str, Any], helpers: Iterable[str]) -> str:
+    return (f"FINAL_VAR({name!r}): there is no variable named {name!r}. {existing_variables(namespace, helpers)} "
             "Assign the answer to a variable in code first, then answer with it.")
 
 

@@ -305,6 +305,12 @@ def _frame_preview(obj: Any, rows: int, budget: int) -> dict[str, Any]:
             **_preview(head, tail, 0 if show_all else rows - 2 * _FRAME_ROWS, "rows")}
 
 
+def shows_all(meta: dict[str, Any]) -> bool:
+    """Whether the preview in `meta` showed the whole input (nothing omitted). Kinds without a
+    count of what was left out (tables, datasets) never do."""
+    return meta.get("preview_omitted", 1) == 0 and not meta.get("columns_omitted")
+
+
 def _preview(head: str, tail: str, omitted: int, unit: str) -> dict[str, Any]:
     return {"preview_head": head, "preview_tail": tail, "preview_omitted": omitted, "preview_unit": unit}
 

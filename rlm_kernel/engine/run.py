@@ -22,7 +22,7 @@ from . import events as ev
 from .budgets import Budget, BudgetExceeded
 from .clientset import ClientSet
 from .compat import missing_variable, run_children, show_vars
-from .context import context_summary, describe_context
+from .context import context_summary, describe_context, shows_all
 from .events import EventBus
 from .executor import HeadlessExecutor
 from .followup import account
@@ -74,6 +74,9 @@ class Run:
         self.started_at = time.time()
         self.log_path: Path | None = parent.log_path if parent else None
         self.system = ""
+        #: Whether the first message's preview showed all of `context` (an answer before any cell then
+        #: rests on what the model saw).
+        self.preview_whole = False
         #: The questions before this one when it is a follow-up (followup.earlier_questions), else None.
         self.earlier: list[dict[str, Any]] | None = None
         self.protocol = choose_protocol(options.protocol, clients.label)
@@ -126,6 +129,7 @@ class Run:
             output_limit=self.output_limit, windows=self.windows(), **continued)
         # From here on the run works with what the record says: secrets redacted (EventBus.emit).
         self.question, self.system = started["question"], started["system"]
+        self.preview_whole = shows_all(started["context"])
         self.messages = [{"role": "user", "content": started["first_message"]}]
         self.bind()
 

@@ -58,7 +58,8 @@ class FencedProtocol(Protocol):
         if reading.dropped_code:  # only then is there something to explain (a bare note confused Qwen)
             notes.append(self.invented(reading))
         if reading.final is not None:
-            verdict = judge(run, reading.final, ran_code=bool(reading.codes), code_failed=failed, how=self.how)
+            verdict = judge(run, reading.final, ran_code=bool(reading.codes), code_failed=failed, how=self.how,
+                            form=self.answer_form("{}"))
             if verdict.answer is not None:
                 return Step(answer=verdict.answer, source="FINAL_VAR" if reading.final.kind == "var" else "FINAL")
             notes.append(verdict.problem or "")
@@ -93,7 +94,7 @@ class FencedProtocol(Protocol):
     def nudge(self, run: Run, reading: Reading) -> str:
         found = f" (it has {'; '.join(reading.problems)})" if reading.problems else ""
         text = (prompts.TOOLS_NUDGE if self.inside_tools else prompts.FENCES_NUDGE).format(found=found)
-        return "\n\n".join([text, *last_cell_hint(run, self.answer_form("FINAL_VAR(name)"))])
+        return "\n\n".join([text, *last_cell_hint(run, self.answer_form("{}"))])
 
     def invented(self, reading: Reading) -> str:
         """Say which code did not run: it came after output the model wrote itself."""
@@ -109,6 +110,8 @@ class FencedProtocol(Protocol):
                          "to see why it fails.")
         if notes:
             lines += [n.removeprefix("Note: ") for n in notes]
+        elif failed:
+            pass  # said above; "the same output as before" would read as if it had worked
         elif reading.codes and all(o.rstrip().endswith("(no output)") for o in outputs):
             lines.append("Its code ran again and printed nothing. Print the values you need to see "
                          "(print(x)), or give your final answer.")

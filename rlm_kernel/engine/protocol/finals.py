@@ -5,11 +5,13 @@ The rule (stated in the README too): FINAL_VAR(name) answers with the REPL varia
 FINAL(x) where x is a Python expression over names that exist in the REPL (a variable, an index,
 a call such as `len(rows)`) is evaluated there and answers with its value; anything else is the
 literal text of the answer, unless it is a template's placeholder (`FINAL(your answer)`,
-`FINAL(answer)`, `FINAL(...)`), which is refused with the last cell's output quoted. An
-expression that calls a model helper (llm_query, rlm_query, ...) is never run as an answer:
-nobody would have seen what it returned. An answer in the same reply as code is only taken when
-it is read from the REPL after that code ran cleanly; literal text written next to code is set
-aside, since it was written before the code's output existed."""
+`FINAL(answer)`, `FINAL(...)`) or a bare snake_case name that no variable has
+(`FINAL(access_code)`; `FINAL("access_code")` is text), which are refused with the last cell's
+output quoted. At the step limit nothing is refused. An expression that calls a model helper
+(llm_query, rlm_query, ...) is never run as an answer: nobody would have seen what it returned.
+An answer in the same reply as code is only taken when it is read from the REPL after that code
+ran cleanly; literal text written next to code is set aside, since it was written before the
+code's output existed."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..compat import existing_variables
 from ..parser import FinalAnswer
 
 if TYPE_CHECKING:
@@ -29,6 +32,8 @@ PLACEHOLDERS = frozenset({"answer", "your answer", "the answer", "final answer",
                           "the answer itself", "answer itself", "result", "value", "text", "...", "…", ""})
 MODEL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 _CALLS_HELPER = re.compile(r"\b(" + "|".join(MODEL_HELPERS) + r")\s*\(")
+#: A bare snake_case name (FINAL(access_code)): a variable the model meant, not the answer's text.
+_VARIABLE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
 
 
 @dataclass
@@ -43,9 +48,11 @@ def short(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, how: str) -> Verdict:
+def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, how: str,
+          form: str = "write {} on a line of its own, outside any code block", forced: bool = False) -> Verdict:
     """The answer `final` gives, or the problem with it. `how` names the way to run code in this
-    protocol ("a ```repl block", "the python tool") for the messages."""
+    protocol ("a ```repl block", "the python tool") and `form` the way to answer, for the messages.
+    `forced`: the step limit's last answer, which is never set aside for being unseen."""
     written = f"FINAL_VAR({final.value})" if final.kind == "var" else f"FINAL({short(final.raw or final.value)})"
     final = quoted_value(final)
     if final.kind == "text":
@@ -56,6 +63,12 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
                 f"runs, so {helper.group(1)} was never called and no model has answered it. Run the call with "
                 f"{how} first, e.g. `result = {helper.group(1)}(...)` then `print(result)`; read what it "
                 "returns, and answer with FINAL_VAR(result) in a later reply."))
+    if not (ran_code or forced) and unseen(run):
+        return Verdict(problem=(
+            f"{written} was set aside: no code has run yet in this run and the preview showed only part of "
+            f"`context`, so the answer rests on nothing you have seen. Look at `context` with {how} first "
+            "(search it for the words of the question and print what is around them), then answer in a later "
+            "reply."))
     if code_failed:
         return Verdict(problem=(f"{written} was set aside: your code in this reply raised an error, so the "
                                 "answer cannot rest on it. Fix the error first."))
@@ -67,7 +80,7 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
             try:
                 return Verdict(answer=run.resolve_var(final.value))
             except NameError as exc:
-                return Verdict(problem=f"Error: {exc}")
+                return Verdict(problem="\n\n".join([f"Error: {exc}", *last_cell_hint(run, form)]))
     expr = repl_expression(final.raw, run.executor.namespace, run.helper_names)
     if expr is not None:
         try:
@@ -81,7 +94,14 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
     if final.kind == "text" and is_placeholder(final.value):
         return Verdict(problem="\n\n".join([
             f"{written} is a placeholder, not an answer, so the run goes on. Put the answer itself inside "
-            "FINAL(...).", *last_cell_hint(run, "write FINAL_VAR(name) on a line of its own")]))
+            "FINAL(...).", *last_cell_hint(run, form)]))
+    name = (final.raw or final.value).strip()  # raw: FINAL("access_code") is quoted, so it is text
+    if final.kind == "text" and _VARIABLE_LIKE.fullmatch(name) and name not in run.executor.namespace:
+        have = existing_variables(run.executor.namespace, run.helper_names)
+        return Verdict(problem="\n\n".join([
+            f"{written} was not taken as your answer: `{name}` reads like a variable's name, but there is no "
+            f"variable named {name!r}. {have} If `{name}` is the answer's own text, write "
+            f'FINAL("{name}").', *last_cell_hint(run, form)]))
     if ran_code and seen_before(run, final.value):
         return Verdict(answer=final.value)  # written after output that already showed it, a step ago
     if ran_code:
@@ -92,6 +112,12 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
     return Verdict(answer=final.value)
 
 
+def unseen(run: Run) -> bool:
+    """Whether an answer now would rest on nothing the model saw: no cell has run, the preview left
+    part of `context` out, and this is not a follow-up (whose earlier cells the model did see)."""
+    return run.last_cell is None and not run.preview_whole and not run.earlier
+
+
 def _plain(text: str) -> str:
     return " ".join(text.strip().strip("\"'`<>[]{}*").replace("_", " ").lower().split())
 
@@ -100,17 +126,22 @@ def is_placeholder(value: str) -> bool:
     return _plain(value) in PLACEHOLDERS
 
 
-def last_cell_hint(run: Run, answer_with: str) -> list[str]:
-    """What the latest cell showed, and the variables it made, as a ready-made way to answer."""
+def last_cell_hint(run: Run, form: str) -> list[str]:
+    """What the latest cell showed, and a ready-made way to answer with it: FINAL_VAR of the last
+    variable it made, else FINAL of what it printed when that is one short line. `form` says how an
+    answer is written ("write {} on a line of its own")."""
     if run.last_cell is None:
         return []
     index, code, shown = run.last_cell
     made = [n for n in assigned_names(code) if n in run.executor.namespace and n not in run.helper_names]
     body = shown.split("\n", 1)[1] if shown.startswith("Output of cell") and "\n" in shown else shown
     hint = f"Your last cell (cell {index}) showed: {short(body, 300)}"
+    printed = body.strip()
     if made:
-        hint += (f"\nIf that answers the question, {answer_with.replace('name', made[-1])} "
+        hint += (f"\nIf that answers the question, {form.format(f'FINAL_VAR({made[-1]})')} "
                  f"({made[-1]} is a variable that cell made).")
+    elif printed and "\n" not in printed and len(printed) <= 100 and printed != "(no output)":
+        hint += f"\nIf that is the answer, {form.format(f'FINAL({printed})')}."
     return [hint]
 
 
@@ -176,7 +207,7 @@ def lenient_answer(run: Run, final: FinalAnswer | None) -> str | None:
     final = quoted_value(final)
     if final.kind == "var":
         return run.resolve_var(final.value) if final.value.strip("\"' ") in run.executor.namespace else None
-    verdict = judge(run, final, ran_code=False, code_failed=False, how="code")
+    verdict = judge(run, final, ran_code=False, code_failed=False, how="code", forced=True)
     if verdict.answer is not None:
         return verdict.answer
     return None if _CALLS_HELPER.search(final.raw or final.value) else final.value
