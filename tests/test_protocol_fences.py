@@ -525,3 +525,52 @@ def test_a_guess_on_step_one_is_set_aside_but_not_when_the_preview_showed_everyt
 def test_at_the_step_limit_an_unseen_answer_is_still_taken(srv, tmp_path):
     result = ask(srv, tmp_path, ["FINAL(a guess)", "FINAL(a guess)"], context=NEEDLE_TEXT, max_iterations=1)
     assert (result.status, result.answer) == ("budget", "a guess")
+
+
+# --- the compact prompt holds an answer next to code until its output was seen (fences-v7) ----------
+
+QWEN_COUNT = ("```repl\nlines = context.splitlines()\ncount = sum(\"quiet-engine\" in line.lower() for line in lines)\n"
+              "print(count)\n```\nOnce its output (say 0) has come back, the next reply, all of it:\nFINAL_VAR(count)")
+
+
+def test_with_the_compact_prompt_a_final_var_next_to_its_code_waits_for_the_output(srv, tmp_path):
+    # Niah, both seeds: the counting example copied with its FINAL_VAR(count); the run answered "1".
+    replies = [QWEN_COUNT, "```repl\ni = context.find('quiet-engine')\nprint(context[i - 50:i + 60])\n```",
+               "FINAL(1028866)"]
+    result = ask(srv, tmp_path, replies, context=NEEDLE_TEXT, prompt="compact")
+    assert (result.status, result.answer, result.steps) == ("done", "1028866", 3)
+    told = fed(srv)[0]
+    assert told.startswith("Output of cell 1:\n1")
+    assert "FINAL_VAR(count) was set aside: it came in the same reply as the code" in told
+    assert "It would answer '1'" in told and "(What is the secret access code?)" in told
+
+
+def test_with_the_compact_prompt_the_held_answer_counts_in_a_reply_of_its_own(srv, tmp_path):
+    result = ask(srv, tmp_path, [QWEN_COUNT, "FINAL_VAR(count)"], context=NEEDLE_TEXT, prompt="compact")
+    assert (result.answer, result.steps) == ("1", 2)
+    srv.reset()
+    evaluated = ask(srv, tmp_path, ["```repl\nwords = context.split()\n```\nFINAL(len(words))", "FINAL(len(words))"],
+                    prompt="compact")
+    assert (evaluated.answer, evaluated.steps) == ("9", 2) and "set aside" in fed(srv)[0]
+
+
+def test_with_the_full_prompt_a_final_var_next_to_clean_code_still_ends_the_run(srv, tmp_path):
+    result = ask(srv, tmp_path, [QWEN_COUNT], context=NEEDLE_TEXT, prompt="full")
+    assert (result.answer, result.steps) == ("1", 1)
+
+
+def test_a_held_answer_whose_value_was_already_shown_is_taken(srv, tmp_path):
+    replies = ["```repl\nprint(context.split()[5])\n```", "```repl\nfound = context.split()[5].rstrip('.')\n```\n"
+               "FINAL_VAR(found)"]
+    result = ask(srv, tmp_path, replies, prompt="compact")
+    assert (result.answer, result.steps) == ("4721", 2)
+
+
+def test_printed_prose_is_never_offered_as_the_answer(srv, tmp_path):
+    # Niah seed 0 (fences-v8, before this rule): it printed context[:100], was offered FINAL(<that prose>) after
+    # a FINAL_VAR of a variable it never made, and answered with it.
+    replies = ["```repl\nprint(context[:100])\n```\nFINAL_VAR(preview)", "FINAL(1028866)"]
+    result = ask(srv, tmp_path, replies, context=NEEDLE_TEXT)
+    told = fed(srv)[0]
+    assert "no variable named 'preview'" in told and "Your last cell (cell 1) showed: The quiet harbor" in told
+    assert "If that is the answer" not in told and result.answer == "1028866"

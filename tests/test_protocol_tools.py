@@ -266,9 +266,12 @@ def test_an_answer_written_as_json_text_ends_the_run(oai, tmp_path):
     assert result.answer == "4721" and result.steps == 2  # the variable wins over the text, as with the tool
 
 
-def test_an_invented_json_answer_after_code_reads_the_variable_once_the_code_ran(oai, tmp_path):
-    result = ask_openai(oai, tmp_path, [QWEN_TRIPLE], protocol="tools")
-    assert result.answer == "4721" and result.steps == 1
+def test_an_invented_json_answer_after_code_waits_for_the_output_then_reads_the_variable(oai, tmp_path):
+    # A small model's window gets the compact prompt, which holds an answer next to code (fences-v7).
+    result = ask_openai(oai, tmp_path, [QWEN_TRIPLE, '{"variable": "code"}'], protocol="tools")
+    assert result.answer == "4721" and result.steps == 2
+    told = chats(oai)[1]["messages"][-1]["content"]
+    assert "4721" in told and "set aside: it came in the same reply as the code" in told
 
 
 def test_an_answer_json_next_to_code_is_set_aside(oai, tmp_path):

@@ -10,8 +10,8 @@ literal text of the answer, unless it is a template's placeholder (`FINAL(your a
 output quoted. At the step limit nothing is refused. An expression that calls a model helper
 (llm_query, rlm_query, ...) is never run as an answer: nobody would have seen what it returned.
 An answer in the same reply as code is only taken when it is read from the REPL after that code
-ran cleanly; literal text written next to code is set aside, since it was written before the
-code's output existed."""
+ran cleanly, and with the compact prompt (small models) not even then; literal text written next
+to code is set aside, since it was written before the code's output existed."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ PLACEHOLDERS = frozenset({"answer", "your answer", "the answer", "final answer",
                           "the answer itself", "answer itself", "result", "value", "text", "...", "…", ""})
 MODEL_HELPERS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 _CALLS_HELPER = re.compile(r"\b(" + "|".join(MODEL_HELPERS) + r")\s*\(")
+#: Printed output that is one value (E715-5882, 27409, Paris): offered back as FINAL(value).
+_ONE_VALUE = re.compile(r"\S{1,40}")
 #: A bare snake_case name (FINAL(access_code)): a variable the model meant, not the answer's text.
 _VARIABLE_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+")
 
@@ -78,9 +80,10 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
             final = FinalAnswer("text", key, key)  # FINAL_VAR(match.group(1)): the rule for FINAL(expression)
         else:
             try:
-                return Verdict(answer=run.resolve_var(final.value))
+                value = run.resolve_var(final.value)
             except NameError as exc:
                 return Verdict(problem="\n\n".join([f"Error: {exc}", *last_cell_hint(run, form)]))
+            return held(run, written, value, ran_code=ran_code, forced=forced) or Verdict(answer=value)
     expr = repl_expression(final.raw, run.executor.namespace, run.helper_names)
     if expr is not None:
         try:
@@ -90,7 +93,7 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
                                     f"raised {type(exc).__name__}: {exc}. Check the expression, or answer with "
                                     "FINAL_VAR(name) of a variable that holds the answer."))
         run.answer_value = value
-        return Verdict(answer=str(value))
+        return held(run, written, str(value), ran_code=ran_code, forced=forced) or Verdict(answer=str(value))
     if final.kind == "text" and is_placeholder(final.value):
         return Verdict(problem="\n\n".join([
             f"{written} is a placeholder, not an answer, so the run goes on. Put the answer itself inside "
@@ -112,6 +115,29 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
     return Verdict(answer=final.value)
 
 
+def held(run: Run, written: str, value: str, *, ran_code: bool, forced: bool) -> Verdict | None:
+    """With the compact prompt (small models), an answer read from the REPL in the same reply as the
+    code that made it is set aside until the model has seen that code's output: Qwen2.5-Coder-1.5B
+    copied the prompt's counting example with its FINAL_VAR(count) and answered a count for a
+    number (eval_local/fences-v7). Strong models, on the full prompt, keep the saved turn."""
+    if forced or not ran_code or seen_before(run, value) or not small_model_prompt(run):
+        return None
+    from ..run import NO_VALUE
+
+    run.answer_value = NO_VALUE
+    return Verdict(problem=(
+        f"{written} was set aside: it came in the same reply as the code, before you saw that code's output "
+        f"(above). It would answer {short(value, 80)!r}. Check that this answers the question "
+        f"({short(run.question, 200)}). If it does, give the final answer in a reply of its own; if not, write "
+        "new code."))
+
+
+def small_model_prompt(run: Run) -> bool:
+    from .. import prompts
+
+    return prompts.variant_for(run.options.prompt, run.clients.window(run.model)) == "compact"
+
+
 def unseen(run: Run) -> bool:
     """Whether an answer now would rest on nothing the model saw: no cell has run, the preview left
     part of `context` out, and this is not a follow-up (whose earlier cells the model did see)."""
@@ -128,8 +154,8 @@ def is_placeholder(value: str) -> bool:
 
 def last_cell_hint(run: Run, form: str) -> list[str]:
     """What the latest cell showed, and a ready-made way to answer with it: FINAL_VAR of the last
-    variable it made, else FINAL of what it printed when that is one short line. `form` says how an
-    answer is written ("write {} on a line of its own")."""
+    variable it made, else FINAL of what it printed when that is one value (a code, a number; never
+    a slice of prose, which Qwen then answered with). `form` says how an answer is written."""
     if run.last_cell is None:
         return []
     index, code, shown = run.last_cell
@@ -140,7 +166,7 @@ def last_cell_hint(run: Run, form: str) -> list[str]:
     if made:
         hint += (f"\nIf that answers the question, {form.format(f'FINAL_VAR({made[-1]})')} "
                  f"({made[-1]} is a variable that cell made).")
-    elif printed and "\n" not in printed and len(printed) <= 100 and printed != "(no output)":
+    elif _ONE_VALUE.fullmatch(printed) and printed != "(no output)":
         hint += f"\nIf that is the answer, {form.format(f'FINAL({printed})')}."
     return [hint]
 
