@@ -497,8 +497,8 @@ NEEDLE_TEXT = " ".join(["The quiet harbor waits for the tide."] * 150 + ["The sp
 
 
 def test_an_answer_before_any_code_ran_is_set_aside_when_the_preview_was_partial(srv, tmp_path):
-    # Niah seed 0 (fences-v6): no code at all, then an expression that evaluated to the input's length,
-    # which the run took as the answer ("12009"), status done.
+    # Niah seed 0 (eval_local/fences-turns/second-run): no code at all, then an expression that evaluated to
+    # the input's length, which the run took as the answer ("12009"), status done.
     replies = ["FINAL_VAR(special_magic_number)", "The special magic number for quiet-engine is 23.",
                "FINAL_VAR(len(context))",
                "```repl\ni = context.find('quiet-engine')\nprint(context[i - 50:i + 60])\n```", "FINAL(1028866)"]
@@ -525,6 +525,10 @@ def test_a_guess_on_step_one_is_set_aside_but_not_when_the_preview_showed_everyt
 def test_at_the_step_limit_an_unseen_answer_is_still_taken(srv, tmp_path):
     result = ask(srv, tmp_path, ["FINAL(a guess)", "FINAL(a guess)"], context=NEEDLE_TEXT, max_iterations=1)
     assert (result.status, result.answer) == ("budget", "a guess")
+    srv.reset()  # an expression is still evaluated there, not answered as its source text
+    value = ask(srv, tmp_path, ["FINAL(len(context))", "FINAL(len(context))"], context=NEEDLE_TEXT,
+                max_iterations=1)
+    assert (value.status, value.answer) == ("budget", str(len(NEEDLE_TEXT)))
 
 
 # --- the compact prompt holds an answer next to code until its output was seen (fences-v7) ----------

@@ -220,7 +220,7 @@ class _Builder:
 
     def timeline(self) -> None:
         """The run's waterfall, drawn from the log, as an SVG image in a Markdown cell: a data URI, which
-        JupyterLab and nbconvert show, as GitHub should (JupyterLab does not draw SVG attachments, and an SVG
+        JupyterLab and nbconvert show; GitHub was not checked (JupyterLab does not draw SVG attachments, and an SVG
         output of an untrusted notebook is not drawn either)."""
         svg = timeline_svg(self.node)
         if svg is None:

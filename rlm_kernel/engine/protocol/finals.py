@@ -66,11 +66,9 @@ def judge(run: Run, final: FinalAnswer, *, ran_code: bool, code_failed: bool, ho
                 f"{how} first, e.g. `result = {helper.group(1)}(...)` then `print(result)`; read what it "
                 "returns, and answer with FINAL_VAR(result) in a later reply."))
     if not (ran_code or forced) and unseen(run):
-        return Verdict(problem=(
-            f"{written} was set aside: no code has run yet in this run and the preview showed only part of "
-            f"`context`, so the answer rests on nothing you have seen. Look at `context` with {how} first "
-            "(search it for the words of the question and print what is around them), then answer in a later "
-            "reply."))
+        return Verdict(problem=(f"{written} was set aside: {UNSEEN} Look at `context` with {how} first (search it "
+                                "for the words of the question and print what is around them), then answer in a "
+                                "later reply."))
     if code_failed:
         return Verdict(problem=(f"{written} was set aside: your code in this reply raised an error, so the "
                                 "answer cannot rest on it. Fix the error first."))
@@ -138,6 +136,11 @@ def small_model_prompt(run: Run) -> bool:
     return prompts.variant_for(run.options.prompt, run.clients.window(run.model)) == "compact"
 
 
+#: Why an answer before any cell ran is set aside (both protocols say it).
+UNSEEN = ("no code has run yet in this run and the preview showed only part of `context`, so the answer rests "
+          "on nothing you have seen.")
+
+
 def unseen(run: Run) -> bool:
     """Whether an answer now would rest on nothing the model saw: no cell has run, the preview left
     part of `context` out, and this is not a follow-up (whose earlier cells the model did see)."""
@@ -166,7 +169,7 @@ def last_cell_hint(run: Run, form: str) -> list[str]:
     if made:
         hint += (f"\nIf that answers the question, {form.format(f'FINAL_VAR({made[-1]})')} "
                  f"({made[-1]} is a variable that cell made).")
-    elif _ONE_VALUE.fullmatch(printed) and printed != "(no output)":
+    elif _ONE_VALUE.fullmatch(printed):  # never "(no output)": it has a space
         hint += f"\nIf that is the answer, {form.format(f'FINAL({printed})')}."
     return [hint]
 

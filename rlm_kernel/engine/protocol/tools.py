@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..types import Completion, ToolCall, ToolSpec
 from .base import Protocol, Step
 from .fences import FencedProtocol
-from .finals import Verdict, lenient_answer, unseen
+from .finals import UNSEEN, Verdict, lenient_answer, unseen
 from .recognize import read_reply
 
 if TYPE_CHECKING:
@@ -81,9 +81,7 @@ class ToolProtocol(Protocol):
                                                 "again on its own."))
                     continue
                 if unseen(run):
-                    results.append(_error(call, "Set aside: no code has run yet in this run and the preview "
-                                                "showed only part of `context`, so the answer rests on nothing "
-                                                "you have seen. Call python to look at `context` first."))
+                    results.append(_error(call, f"Set aside: {UNSEEN} Call python to look at `context` first."))
                     continue
                 verdict = self.answer_from(run, call)
                 if verdict.answer is not None:
